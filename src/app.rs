@@ -1,0 +1,214 @@
+//! Builds the shared state and the router, and serves them until shutdown.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use axum::{Router, middleware, routing::get};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    config::Config,
+    http,
+    server::{self, Serving},
+    telemetry,
+    tls::Tls,
+    ws::{self, Registry},
+};
+
+/// Where the server is in its life, as `/ready` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Starting = 0,
+    Ready = 1,
+    ShuttingDown = 2,
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub ws: ws::Settings,
+    pub registry: Arc<Registry>,
+    /// Every connection and session task, so that shutdown can wait for them.
+    pub tasks: TaskTracker,
+    pub started_at: Instant,
+    phase: AtomicU8,
+}
+
+impl AppState {
+    fn new(config: &Config) -> Self {
+        Self {
+            ws: ws::Settings::from_config(config),
+            registry: Registry::new(config.max_connections),
+            tasks: TaskTracker::new(),
+            started_at: Instant::now(),
+            phase: AtomicU8::new(Phase::Starting as u8),
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            0 => Phase::Starting,
+            1 => Phase::Ready,
+            _ => Phase::ShuttingDown,
+        }
+    }
+
+    fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Release);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.phase() == Phase::ShuttingDown
+    }
+}
+
+/// The routes of the one port.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(http::health))
+        .route("/health", get(http::health))
+        .route("/ready", get(http::ready))
+        .route("/metrics", get(http::metrics))
+        .route("/ws/agent/{channel}", get(ws::upgrade))
+        .layer(middleware::from_fn(http::record_request))
+        .with_state(state)
+}
+
+/// A bound server, not yet serving: tests read its address before they start it.
+pub struct App {
+    config: Config,
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    tls: Option<Arc<Tls>>,
+}
+
+impl App {
+    pub async fn bind(config: Config) -> anyhow::Result<App> {
+        telemetry::metrics();
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
+            _ => None,
+        };
+        let addr = match config.socket_addr() {
+            Some(addr) => addr,
+            None => tokio::net::lookup_host((config.host.as_str(), config.port))
+                .await
+                .with_context(|| format!("resolving host {}", config.host))?
+                .next()
+                .with_context(|| format!("host {} has no address", config.host))?,
+        };
+        let listener = server::bind(addr).with_context(|| format!("binding {addr}"))?;
+        let state = Arc::new(AppState::new(&config));
+        Ok(App {
+            config,
+            listener,
+            state,
+            tls,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        Arc::clone(&self.state)
+    }
+
+    /// Serves until `shutdown` resolves, then: `/ready` turns 503, the listener
+    /// closes, WebSockets get 1001 in batches, in-flight work finishes. Fails when
+    /// that takes longer than the grace period.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let App {
+            config,
+            listener,
+            state,
+            tls,
+        } = self;
+        let stop = CancellationToken::new();
+        let serving = Serving {
+            router: router(Arc::clone(&state)),
+            tls: tls.clone(),
+            stop: stop.clone(),
+            tasks: state.tasks.clone(),
+            header_timeout: config.header_timeout,
+        };
+        let addr = listener.local_addr()?;
+        let accepting = tokio::spawn(server::accept_loop(listener, serving));
+        let reloading = tokio::spawn(reload_on_sighup(tls, stop.clone()));
+        state.set_phase(Phase::Ready);
+        tracing::info!(%addr, "listening");
+
+        shutdown.await;
+        state.set_phase(Phase::ShuttingDown);
+        stop.cancel();
+        let _ = accepting.await;
+        let _ = reloading.await;
+
+        let grace = config.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
+        let open = state.registry.len();
+        tracing::info!(connections = open, "closing websockets");
+        let batch = config.shutdown_close_batch.max(1);
+        let batches = open.div_ceil(batch).max(1) as u32;
+        // Spread the batches over at most half the grace period.
+        let pause = (grace / 2 / batches).min(Duration::from_millis(50));
+        state.registry.stop_all(batch, pause).await;
+        state.tasks.close();
+        let drained = tokio::time::timeout_at(deadline, async {
+            state.tasks.wait().await;
+            state.registry.wait_empty().await;
+        })
+        .await;
+        match drained {
+            Ok(()) => {
+                tracing::info!("shutdown complete");
+                Ok(())
+            }
+            Err(_) => anyhow::bail!(
+                "shutdown grace period of {grace:?} ran out with {} connection(s) open",
+                state.registry.len()
+            ),
+        }
+    }
+}
+
+/// SIGHUP re-reads the TLS certificate. Without TLS it is ignored rather than
+/// left to its default action (exit).
+async fn reload_on_sighup(tls: Option<Arc<Tls>>, stop: CancellationToken) {
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            received = hangup.recv() => if received.is_none() { return },
+        }
+        match &tls {
+            Some(tls) => match tls.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(error) => {
+                    tracing::error!("TLS reload failed, keeping the old certificate: {error:#}")
+                }
+            },
+            None => tracing::info!("SIGHUP: no TLS certificate to reload"),
+        }
+    }
+}
+
+/// Binds and serves until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    App::bind(config).await?.serve(shutdown).await
+}

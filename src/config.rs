@@ -1,0 +1,149 @@
+//! Every setting of the server, from CLI flags and environment variables.
+//!
+//! Defaults are chosen so that `agentport` with no arguments and no services runs
+//! anywhere: a platform only has to set `PORT`.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Parser, ValueEnum};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise.
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "agentport",
+    version,
+    about = "Hosts autonomous agents: HTTP health checks, REST and the agent WebSocket on one port."
+)]
+pub struct Config {
+    /// Address to listen on. `::` is dual-stack (IPv4 and IPv6); it falls back to
+    /// `0.0.0.0` where IPv6 is unavailable.
+    #[arg(long, env = "HOST", default_value = "::")]
+    pub host: String,
+
+    /// Port to listen on (platforms inject `PORT`). 0 picks a free port.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Log format: auto (text on a terminal, JSON otherwise), text or json.
+    /// The level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+
+    /// PEM certificate chain: serve TLS (`https://`, `wss://`) on the same port.
+    /// Reloaded from disk on SIGHUP.
+    #[arg(long, env = "AGENTPORT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key matching `--tls-cert`.
+    #[arg(long, env = "AGENTPORT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Most WebSocket connections open at once; upgrades beyond it get 503.
+    #[arg(long, env = "AGENTPORT_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Largest WebSocket message accepted, in bytes; a larger one closes the
+    /// connection with 1009.
+    #[arg(long, env = "AGENTPORT_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    pub max_message_bytes: usize,
+
+    /// Read buffer of each WebSocket connection, in bytes. Small, so that an idle
+    /// connection costs little memory.
+    #[arg(long, env = "AGENTPORT_WS_READ_BUFFER_BYTES", default_value_t = 4096)]
+    pub ws_read_buffer_bytes: usize,
+
+    /// Most frames waiting to be written to one connection. A client that lets its
+    /// queue fill up is closed with 1013.
+    #[arg(long, env = "AGENTPORT_WS_OUTBOUND_FRAMES", default_value_t = 1024)]
+    pub ws_outbound_frames: usize,
+
+    /// Most bytes waiting to be written to one connection (see `--ws-outbound-frames`).
+    #[arg(long, env = "AGENTPORT_WS_OUTBOUND_BYTES", default_value_t = 4 << 20)]
+    pub ws_outbound_bytes: usize,
+
+    /// Seconds between WebSocket Pings sent by the server.
+    #[arg(long, env = "AGENTPORT_WS_PING_INTERVAL_SECS", default_value = "20", value_parser = parse_secs)]
+    pub ws_ping_interval: Duration,
+
+    /// Seconds a connection may stay silent (no frame, no Pong) before it is closed.
+    #[arg(long, env = "AGENTPORT_WS_IDLE_TIMEOUT_SECS", default_value = "60", value_parser = parse_secs)]
+    pub ws_idle_timeout: Duration,
+
+    /// Seconds to wait for the peer during a close handshake before dropping it.
+    #[arg(long, env = "AGENTPORT_WS_CLOSE_TIMEOUT_SECS", default_value = "5", value_parser = parse_secs)]
+    pub ws_close_timeout: Duration,
+
+    /// Seconds between SIGTERM and a forced exit: sockets are closed and
+    /// in-flight work finishes within it.
+    #[arg(long, env = "AGENTPORT_SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = parse_secs)]
+    pub shutdown_grace: Duration,
+
+    /// WebSockets closed per batch on shutdown, so that clients do not all
+    /// reconnect at the same instant.
+    #[arg(long, env = "AGENTPORT_SHUTDOWN_CLOSE_BATCH", default_value_t = 500)]
+    pub shutdown_close_batch: usize,
+
+    /// Seconds a client has to send its request headers (and finish a TLS
+    /// handshake) before the connection is dropped.
+    #[arg(long, env = "AGENTPORT_HEADER_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs)]
+    pub header_timeout: Duration,
+}
+
+impl Config {
+    /// The settings with every default, listening on `127.0.0.1:0`: what tests start from.
+    pub fn for_tests() -> Self {
+        let mut config = Config::parse_from(["agentport"]);
+        config.host = "127.0.0.1".into();
+        config.port = 0;
+        config
+    }
+
+    /// The address to bind when `host` is a literal IP address.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        let ip = self.host.trim_matches(['[', ']']).parse().ok()?;
+        Some(SocketAddr::new(ip, self.port))
+    }
+}
+
+/// Seconds as a decimal number (`20`, `0.5`), so that tests can use short timers.
+fn parse_secs(value: &str) -> Result<Duration, String> {
+    let secs: f64 = value
+        .parse()
+        .map_err(|_| format!("`{value}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{value}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_arguments() {
+        let config = Config::try_parse_from(["agentport"]).unwrap();
+        assert_eq!(config.host, "::");
+        assert_eq!(config.max_message_bytes, 1 << 20);
+        assert_eq!(config.ws_ping_interval, Duration::from_secs(20));
+        assert_eq!(config.ws_idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.shutdown_grace, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn seconds_accept_fractions_and_reject_junk() {
+        assert_eq!(parse_secs("0.25").unwrap(), Duration::from_millis(250));
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("soon").is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        assert!(Config::try_parse_from(["agentport", "--tls-cert", "c.pem"]).is_err());
+    }
+}

@@ -1,0 +1,44 @@
+//! Liveness and readiness for platform proxies and orchestrators.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::app::{AppState, Phase};
+
+/// `GET /` and `GET /health`: the process is up. Touches nothing else, so a slow
+/// database never fails a liveness check; any Host header is fine.
+pub async fn health() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "OK")
+}
+
+/// `GET /ready`: 200 while the server accepts work, 503 with a reason while it
+/// starts or shuts down.
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let connections = state.registry.len();
+    match state.phase() {
+        Phase::Ready => Json(json!({
+            "status": "ready",
+            "connections": connections,
+            "uptime_secs": state.started_at.elapsed().as_secs(),
+        }))
+        .into_response(),
+        phase => {
+            let (status, reason) = match phase {
+                Phase::Starting => ("starting", "the server is starting"),
+                _ => ("shutting_down", "the server is shutting down"),
+            };
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": status, "reason": reason, "connections": connections})),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! agentport: hosts autonomous agents and serves HTTP health checks, REST and the
+//! agent WebSocket on one port. See ARCHITECTURE.md for the map of modules.
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod protocol;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tls;
+pub mod ws;
+
+pub use app::{App, run};
+pub use config::Config;

@@ -1,0 +1,13 @@
+//! Wire types of the agent WebSocket: what clients send, what the server answers,
+//! error codes and close codes. Free of I/O so that every rule of PROTOCOL.md can
+//! be unit-tested on plain strings.
+
+mod close;
+mod error;
+mod inbound;
+mod outbound;
+
+pub use close::CloseCode;
+pub use error::{ErrorCode, ProtocolError};
+pub use inbound::{Inbound, Request};
+pub use outbound::Frame;

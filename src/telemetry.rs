@@ -1,0 +1,101 @@
+//! Logs (tracing) and metrics (Prometheus), set up once per process.
+//!
+//! Log lines never carry a configuration value or a message payload at `info`:
+//! either may hold a secret.
+
+use std::{io::IsTerminal, sync::OnceLock, thread, time::Duration};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Metric names, in one place so that dashboards and tests can rely on them.
+pub mod names {
+    pub const WS_OPEN: &str = "agentport_ws_connections_open";
+    pub const WS_ACCEPTED: &str = "agentport_ws_connections_accepted_total";
+    pub const WS_REJECTED: &str = "agentport_ws_connections_rejected_total";
+    pub const WS_CLOSED: &str = "agentport_ws_connections_closed_total";
+    pub const WS_FRAMES_IN: &str = "agentport_ws_frames_in_total";
+    pub const WS_FRAMES_OUT: &str = "agentport_ws_frames_out_total";
+    pub const WS_ERRORS: &str = "agentport_ws_errors_total";
+    pub const WS_SLOW_CONSUMERS: &str = "agentport_ws_slow_consumers_total";
+    pub const WS_HANDLE_SECONDS: &str = "agentport_ws_message_handling_seconds";
+    pub const HTTP_REQUESTS: &str = "agentport_http_requests_total";
+}
+
+/// Installs the global log subscriber. The level comes from `RUST_LOG` (default
+/// `info`); a second call (tests) is a no-op.
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stdout().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// The process-wide Prometheus recorder. Metrics are global to a process, so
+/// every server started in one process (tests) shares it.
+pub fn metrics() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(names::WS_HANDLE_SECONDS.into()),
+                &[
+                    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+                    0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ],
+            )
+            .expect("bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+        }
+        // Histograms are drained into their buckets by upkeep; without it their
+        // samples would pile up between scrapes.
+        let upkeep = handle.clone();
+        thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                }
+            })
+            .expect("spawn metrics upkeep thread");
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    use names::*;
+    describe_gauge!(WS_OPEN, "WebSocket connections open now");
+    describe_counter!(WS_ACCEPTED, "WebSocket connections accepted");
+    describe_counter!(WS_REJECTED, "WebSocket upgrades refused, by reason");
+    describe_counter!(WS_CLOSED, "WebSocket connections closed, by close code");
+    describe_counter!(WS_FRAMES_IN, "text frames received, by message type");
+    describe_counter!(WS_FRAMES_OUT, "frames queued for sending, by message type");
+    describe_counter!(WS_ERRORS, "error replies sent, by error code");
+    describe_counter!(
+        WS_SLOW_CONSUMERS,
+        "connections closed for not reading fast enough"
+    );
+    describe_histogram!(
+        WS_HANDLE_SECONDS,
+        "time to handle one client message, by type"
+    );
+    describe_counter!(HTTP_REQUESTS, "HTTP requests, by route and status");
+    // Registered now so that the gauge is scraped as 0 before the first connection.
+    metrics::gauge!(WS_OPEN).increment(0.0);
+}

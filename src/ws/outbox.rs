@@ -1,0 +1,136 @@
+//! The bounded queue between a session's handlers and its writer task.
+//!
+//! Bounded in frames and in bytes. When a client does not read, its queue fills;
+//! the session is then closed with 1013 instead of letting memory grow.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::mpsc;
+
+use super::registry::{Control, Ending};
+use crate::{
+    protocol::{CloseCode, Frame},
+    telemetry::names,
+};
+
+/// Where handlers put frames for one client.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Utf8Bytes>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+    control: Control,
+}
+
+/// The writer's end of the queue.
+#[derive(Debug)]
+pub struct Outgoing {
+    rx: mpsc::Receiver<Utf8Bytes>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+pub fn channel(max_frames: usize, max_bytes: usize, control: Control) -> (Outbox, Outgoing) {
+    let (tx, rx) = mpsc::channel(max_frames.max(1));
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    (
+        Outbox {
+            tx,
+            queued_bytes: Arc::clone(&queued_bytes),
+            max_bytes,
+            control,
+        },
+        Outgoing { rx, queued_bytes },
+    )
+}
+
+impl Outbox {
+    /// Queues a frame without waiting. Returns false when the session is over,
+    /// or is now being closed because its queue is full.
+    pub fn send(&self, frame: Frame) -> bool {
+        let kind = frame.kind();
+        self.send_text(kind, Utf8Bytes::from(frame.into_text()))
+    }
+
+    /// Queues an already encoded frame (shared by every subscriber of an event).
+    pub fn send_text(&self, kind: &'static str, text: Utf8Bytes) -> bool {
+        if self.control.ending().is_some() {
+            return false;
+        }
+        let len = text.len();
+        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        // One frame larger than the byte bound still goes out on an empty queue.
+        let over_bytes = before > 0 && before + len > self.max_bytes;
+        if over_bytes || self.tx.try_send(text).is_err() {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            if !self.tx.is_closed()
+                && self.control.end(Ending::Server(
+                    CloseCode::TryAgainLater,
+                    "slow consumer: reconnect with since",
+                ))
+            {
+                metrics::counter!(names::WS_SLOW_CONSUMERS).increment(1);
+                tracing::info!("closing a client that does not read (1013)");
+            }
+            return false;
+        }
+        metrics::counter!(names::WS_FRAMES_OUT, "type" => kind).increment(1);
+        true
+    }
+}
+
+impl Outgoing {
+    pub async fn recv(&mut self) -> Option<Utf8Bytes> {
+        let text = self.rx.recv().await?;
+        self.queued_bytes.fetch_sub(text.len(), Ordering::AcqRel);
+        Some(text)
+    }
+
+    pub fn try_recv(&mut self) -> Option<Utf8Bytes> {
+        let text = self.rx.try_recv().ok()?;
+        self.queued_bytes.fetch_sub(text.len(), Ordering::AcqRel);
+        Some(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn frame(n: usize) -> Frame {
+        Frame::reply("pong", json!({"pad": "x".repeat(n)}), None)
+    }
+
+    #[test]
+    fn full_frame_queue_ends_the_session_with_1013() {
+        let control = Control::default();
+        let (outbox, _rx) = channel(2, 1 << 20, control.clone());
+        assert!(outbox.send(frame(1)));
+        assert!(outbox.send(frame(1)));
+        assert!(!outbox.send(frame(1)));
+        assert_eq!(
+            control.ending(),
+            Some(Ending::Server(
+                CloseCode::TryAgainLater,
+                "slow consumer: reconnect with since"
+            ))
+        );
+        assert!(!outbox.send(frame(1)), "nothing is queued once ended");
+    }
+
+    #[tokio::test]
+    async fn byte_bound_counts_what_is_queued_not_what_was_sent() {
+        let control = Control::default();
+        let (outbox, mut rx) = channel(100, 100, control.clone());
+        assert!(outbox.send(frame(60)), "a big frame fits an empty queue");
+        rx.recv().await.unwrap();
+        assert!(outbox.send(frame(10)));
+        assert!(!outbox.send(frame(80)));
+        assert!(control.ending().is_some());
+    }
+}

@@ -1,0 +1,224 @@
+//! One WebSocket connection: a reader that dispatches messages one at a time (so
+//! replies keep the order of requests) and a writer task that drains the bounded
+//! outbox, sends heartbeats and performs the close handshake.
+
+use std::{panic::AssertUnwindSafe, sync::Arc};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{FutureExt, SinkExt, StreamExt, stream::SplitSink, stream::SplitStream};
+use tokio::time::{self, timeout};
+
+use super::{
+    Settings, dispatch,
+    outbox::{self, Outbox, Outgoing},
+    registry::{Control, Ending, Registration},
+};
+use crate::{
+    app::AppState,
+    protocol::{CloseCode, Frame},
+    telemetry::names,
+};
+
+/// What handlers see of the connection they serve.
+pub struct Session {
+    pub id: u64,
+    /// The path channel: an agent id, a contract address or a fresh UUID.
+    pub channel: String,
+    pub state: Arc<AppState>,
+    outbox: Outbox,
+}
+
+impl Session {
+    /// Queues a frame for this client. Returns false once the session is closing.
+    pub fn send(&self, frame: Frame) -> bool {
+        self.outbox.send(frame)
+    }
+}
+
+/// Serves one upgraded connection until it closes. The registration is held
+/// until the very end, so the registry always counts this connection right.
+pub async fn run(
+    socket: WebSocket,
+    registration: Registration,
+    channel: String,
+    state: Arc<AppState>,
+) {
+    let settings = state.ws.clone();
+    let control = registration.control().clone();
+    let (outbox, outgoing) = outbox::channel(
+        settings.outbound_frames,
+        settings.outbound_bytes,
+        control.clone(),
+    );
+    let (sink, stream) = socket.split();
+    let writer = tokio::spawn(write_loop(
+        sink,
+        outgoing,
+        control.clone(),
+        settings.clone(),
+    ));
+
+    let mut session = Session {
+        id: registration.id(),
+        channel,
+        state,
+        outbox,
+    };
+    tracing::debug!(session = session.id, "websocket session opened");
+    let stream = read_loop(stream, &mut session, &control, &settings).await;
+    if let (Some(mut stream), Some(Ending::Server(..))) = (stream, control.ending()) {
+        // Our Close frame is on its way: wait (bounded) for the peer's reply.
+        let _ = timeout(settings.close_timeout, async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
+    }
+    let _ = writer.await;
+    let ending = control.ending().unwrap_or(Ending::PeerGone);
+    metrics::counter!(names::WS_CLOSED, "code" => ending.label()).increment(1);
+    tracing::debug!(session = session.id, ?ending, "websocket session closed");
+    drop(registration);
+}
+
+/// Reads and dispatches frames until the session ends. Returns the stream when
+/// it is still usable for the rest of a close handshake.
+async fn read_loop(
+    mut stream: SplitStream<WebSocket>,
+    session: &mut Session,
+    control: &Control,
+    settings: &Settings,
+) -> Option<SplitStream<WebSocket>> {
+    let mut deadline = time::Instant::now() + settings.idle_timeout;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = control.ended() => return Some(stream),
+            _ = control.stop_requested() => {
+                control.end(Ending::Server(CloseCode::GoingAway, "server shutting down"));
+                return Some(stream);
+            }
+            next = time::timeout_at(deadline, stream.next()) => next,
+        };
+        let message = match next {
+            Err(_elapsed) => {
+                control.end(Ending::Server(CloseCode::Normal, "idle timeout"));
+                return Some(stream);
+            }
+            Ok(None) => {
+                control.end(Ending::PeerGone);
+                return None;
+            }
+            Ok(Some(Err(error))) => {
+                control.end(read_error_ending(error));
+                return None;
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        deadline = time::Instant::now() + settings.idle_timeout;
+        match message {
+            // Handled outside of the select above, so shutdown never cuts a
+            // handler short.
+            Message::Text(text) => handle_guarded(session, text.as_str(), control).await,
+            Message::Binary(_) => {
+                control.end(Ending::Server(
+                    CloseCode::Unsupported,
+                    "binary frames are not supported",
+                ));
+                return Some(stream);
+            }
+            Message::Close(frame) => {
+                control.end(Ending::PeerClosed(frame.map(|f| f.code)));
+                // Reading on lets the close reply go out and the stream finish.
+                return Some(stream);
+            }
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+    }
+}
+
+/// Runs the handler; a panic in it ends this session with 1011 and nothing else.
+async fn handle_guarded(session: &mut Session, text: &str, control: &Control) {
+    let handled = AssertUnwindSafe(dispatch::handle_message(session, text))
+        .catch_unwind()
+        .await;
+    if handled.is_err() {
+        tracing::error!(
+            session = session.id,
+            "a message handler panicked; closing with 1011"
+        );
+        control.end(Ending::Server(CloseCode::Internal, "internal error"));
+    }
+}
+
+fn read_error_ending(error: axum::Error) -> Ending {
+    use tungstenite::error::{CapacityError, Error};
+    match error.into_inner().downcast::<Error>() {
+        Ok(error) => match *error {
+            Error::Capacity(CapacityError::MessageTooLong { .. }) => {
+                Ending::Server(CloseCode::TooBig, "message too big")
+            }
+            Error::Capacity(_) | Error::Protocol(_) | Error::Utf8(_) => {
+                Ending::Server(CloseCode::Policy, "protocol error")
+            }
+            _ => Ending::PeerGone,
+        },
+        Err(_) => Ending::PeerGone,
+    }
+}
+
+/// Sends queued frames and heartbeats until the session ends, then the Close frame.
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outgoing: Outgoing,
+    control: Control,
+    settings: Settings,
+) {
+    let start = time::Instant::now() + settings.ping_interval;
+    let mut heartbeat = time::interval_at(start, settings.ping_interval);
+    heartbeat.set_missed_tick_behavior(time::MissedTickBehavior::Delay);
+    loop {
+        let message = tokio::select! {
+            biased;
+            _ = control.ended() => break,
+            text = outgoing.recv() => match text {
+                Some(text) => Message::Text(text),
+                None => break,
+            },
+            _ = heartbeat.tick() => Message::Ping(Default::default()),
+        };
+        tokio::select! {
+            biased;
+            _ = control.ended() => break,
+            sent = sink.send(message) => if sent.is_err() {
+                control.end(Ending::PeerGone);
+                break;
+            }
+        }
+    }
+
+    let _ = timeout(settings.close_timeout, async {
+        match control.ending() {
+            Some(Ending::Server(code, reason)) => {
+                if code != CloseCode::TryAgainLater {
+                    // Replies of handlers that finished before the close still go out.
+                    while let Some(text) = outgoing.try_recv() {
+                        if sink.feed(Message::Text(text)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                let close = CloseFrame {
+                    code: code.code(),
+                    reason: reason.into(),
+                };
+                let _ = sink.send(Message::Close(Some(close))).await;
+            }
+            // The reply to the peer's Close is queued inside the socket.
+            Some(Ending::PeerClosed(_)) => {
+                let _ = sink.flush().await;
+            }
+            _ => {}
+        }
+    })
+    .await;
+}
