@@ -153,12 +153,16 @@ impl App {
 
         shutdown.await;
         state.set_phase(Phase::ShuttingDown);
+        let grace = config.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
+        if !config.shutdown_drain.is_zero() {
+            tracing::info!(drain = ?config.shutdown_drain, "not ready; draining before closing the listener");
+            tokio::time::sleep(config.shutdown_drain.min(grace / 2)).await;
+        }
         stop.cancel();
         let _ = accepting.await;
         let _ = reloading.await;
 
-        let grace = config.shutdown_grace;
-        let deadline = tokio::time::Instant::now() + grace;
         let open = state.registry.len();
         tracing::info!(connections = open, "closing websockets");
         let batch = config.shutdown_close_batch.max(1);

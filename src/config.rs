@@ -86,6 +86,12 @@ pub struct Config {
     #[arg(long, env = "AGENTPORT_SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = parse_secs)]
     pub shutdown_grace: Duration,
 
+    /// Seconds after SIGTERM during which `/ready` answers 503 while the port
+    /// still serves, so that a load balancer stops routing before the listener
+    /// closes. Counted inside the grace period.
+    #[arg(long, env = "AGENTPORT_SHUTDOWN_DRAIN_SECS", default_value = "0", value_parser = parse_secs)]
+    pub shutdown_drain: Duration,
+
     /// WebSockets closed per batch on shutdown, so that clients do not all
     /// reconnect at the same instant.
     #[arg(long, env = "AGENTPORT_SHUTDOWN_CLOSE_BATCH", default_value_t = 500)]

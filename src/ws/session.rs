@@ -66,14 +66,18 @@ pub async fn run(
     };
     tracing::debug!(session = session.id, "websocket session opened");
     let stream = read_loop(stream, &mut session, &control, &settings).await;
-    if let (Some(mut stream), Some(Ending::Server(..))) = (stream, control.ending()) {
-        // Our Close frame is on its way: wait (bounded) for the peer's reply.
-        let _ = timeout(settings.close_timeout, async {
+    // The close handshake, bounded as a whole: the writer sends what is left and
+    // the Close frame while the reader waits for the peer's reply.
+    let mut writer = writer;
+    let drain = async {
+        if let (Some(mut stream), Some(Ending::Server(..))) = (stream, control.ending()) {
             while let Some(Ok(_)) = stream.next().await {}
-        })
-        .await;
+        }
+    };
+    let closing = async { tokio::join!(drain, &mut writer) };
+    if timeout(settings.close_timeout, closing).await.is_err() {
+        writer.abort();
     }
-    let _ = writer.await;
     let ending = control.ending().unwrap_or(Ending::PeerGone);
     metrics::counter!(names::WS_CLOSED, "code" => ending.label()).increment(1);
     tracing::debug!(session = session.id, ?ending, "websocket session closed");
@@ -166,7 +170,8 @@ fn read_error_ending(error: axum::Error) -> Ending {
     }
 }
 
-/// Sends queued frames and heartbeats until the session ends, then the Close frame.
+/// Sends queued frames and heartbeats until the session ends, then the Close
+/// frame. The caller bounds how long the closing part may take.
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut outgoing: Outgoing,
@@ -196,29 +201,26 @@ async fn write_loop(
         }
     }
 
-    let _ = timeout(settings.close_timeout, async {
-        match control.ending() {
-            Some(Ending::Server(code, reason)) => {
-                if code != CloseCode::TryAgainLater {
-                    // Replies of handlers that finished before the close still go out.
-                    while let Some(text) = outgoing.try_recv() {
-                        if sink.feed(Message::Text(text)).await.is_err() {
-                            return;
-                        }
+    match control.ending() {
+        Some(Ending::Server(code, reason)) => {
+            if code != CloseCode::TryAgainLater {
+                // Replies of handlers that finished before the close still go out.
+                while let Some(text) = outgoing.try_recv() {
+                    if sink.feed(Message::Text(text)).await.is_err() {
+                        return;
                     }
                 }
-                let close = CloseFrame {
-                    code: code.code(),
-                    reason: reason.into(),
-                };
-                let _ = sink.send(Message::Close(Some(close))).await;
             }
-            // The reply to the peer's Close is queued inside the socket.
-            Some(Ending::PeerClosed(_)) => {
-                let _ = sink.flush().await;
-            }
-            _ => {}
+            let close = CloseFrame {
+                code: code.code(),
+                reason: reason.into(),
+            };
+            let _ = sink.send(Message::Close(Some(close))).await;
         }
-    })
-    .await;
+        // The reply to the peer's Close is queued inside the socket.
+        Some(Ending::PeerClosed(_)) => {
+            let _ = sink.flush().await;
+        }
+        _ => {}
+    }
 }
