@@ -203,9 +203,10 @@ async fn reload_on_sighup(tls: Option<Arc<Tls>>, stop: CancellationToken) {
         match &tls {
             Some(tls) => match tls.reload() {
                 Ok(()) => tracing::info!("TLS certificate reloaded"),
-                Err(error) => {
-                    tracing::error!("TLS reload failed, keeping the old certificate: {error:#}")
-                }
+                Err(error) => tracing::error!(
+                    error = format!("{error:#}"),
+                    "TLS reload failed, keeping the old certificate"
+                ),
             },
             None => tracing::info!("SIGHUP: no TLS certificate to reload"),
         }

@@ -2,6 +2,8 @@
 //! WebSocket clients, and waiting on conditions with deadlines (never sleeps).
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use agentport::{App, Config, app::AppState};
