@@ -35,6 +35,9 @@ impl TestServer {
 
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config::for_tests();
+        // Test clients that are still open at shutdown do not read: do not wait
+        // long for their close replies.
+        config.ws_close_timeout = Duration::from_secs(1);
         configure(&mut config);
         let app = App::bind(config).await.expect("bind test server");
         let addr = app.local_addr();
