@@ -12,7 +12,9 @@ use clap::{Parser, ValueEnum};
 pub enum LogFormat {
     /// Human-readable on a terminal, JSON otherwise.
     Auto,
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 
@@ -70,26 +72,26 @@ pub struct Config {
     pub ws_outbound_bytes: usize,
 
     /// Seconds between WebSocket Pings sent by the server.
-    #[arg(long, env = "AGENTPORT_WS_PING_INTERVAL_SECS", default_value = "20", value_parser = parse_secs)]
+    #[arg(long = "ws-ping-interval-secs", value_name = "SECS", env = "AGENTPORT_WS_PING_INTERVAL_SECS", default_value = "20", value_parser = parse_secs)]
     pub ws_ping_interval: Duration,
 
     /// Seconds a connection may stay silent (no frame, no Pong) before it is closed.
-    #[arg(long, env = "AGENTPORT_WS_IDLE_TIMEOUT_SECS", default_value = "60", value_parser = parse_secs)]
+    #[arg(long = "ws-idle-timeout-secs", value_name = "SECS", env = "AGENTPORT_WS_IDLE_TIMEOUT_SECS", default_value = "60", value_parser = parse_secs)]
     pub ws_idle_timeout: Duration,
 
     /// Seconds to wait for the peer during a close handshake before dropping it.
-    #[arg(long, env = "AGENTPORT_WS_CLOSE_TIMEOUT_SECS", default_value = "5", value_parser = parse_secs)]
+    #[arg(long = "ws-close-timeout-secs", value_name = "SECS", env = "AGENTPORT_WS_CLOSE_TIMEOUT_SECS", default_value = "5", value_parser = parse_secs)]
     pub ws_close_timeout: Duration,
 
     /// Seconds between SIGTERM and a forced exit: sockets are closed and
     /// in-flight work finishes within it.
-    #[arg(long, env = "AGENTPORT_SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = parse_secs)]
+    #[arg(long = "shutdown-grace-secs", value_name = "SECS", env = "AGENTPORT_SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = parse_secs)]
     pub shutdown_grace: Duration,
 
     /// Seconds after SIGTERM during which `/ready` answers 503 while the port
     /// still serves, so that a load balancer stops routing before the listener
     /// closes. Counted inside the grace period.
-    #[arg(long, env = "AGENTPORT_SHUTDOWN_DRAIN_SECS", default_value = "0", value_parser = parse_secs)]
+    #[arg(long = "shutdown-drain-secs", value_name = "SECS", env = "AGENTPORT_SHUTDOWN_DRAIN_SECS", default_value = "0", value_parser = parse_secs)]
     pub shutdown_drain: Duration,
 
     /// WebSockets closed per batch on shutdown, so that clients do not all
@@ -99,7 +101,7 @@ pub struct Config {
 
     /// Seconds a client has to send its request headers (and finish a TLS
     /// handshake) before the connection is dropped.
-    #[arg(long, env = "AGENTPORT_HEADER_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs)]
+    #[arg(long = "header-timeout-secs", value_name = "SECS", env = "AGENTPORT_HEADER_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs)]
     pub header_timeout: Duration,
 }
 

@@ -6,7 +6,7 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let config = agentport::Config::parse();
     agentport::telemetry::init_logging(config.log_format);
-    match agentport::run(config, agentport::shutdown::signal_received()).await {
+    match agentport::run(config, agentport::shutdown::on_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");

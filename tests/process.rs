@@ -114,7 +114,11 @@ async fn logs_carry_no_message_payload_at_info() {
         rest.push_str(&line);
         rest.push('\n');
     }
-    assert!(rest.contains("shutdown complete"), "{rest}");
+    assert!(
+        rest.contains("shutdown complete"),
+        "{rest}\nexit: {:?}",
+        process.child.wait().await
+    );
     assert!(
         !rest.contains("s3cr3t-payload"),
         "payload leaked into logs:\n{rest}"

@@ -264,20 +264,34 @@ async fn registry_returns_to_zero_after_a_thousand_connect_disconnect_cycles() {
     let mut tasks = Vec::new();
     for worker in 0..10 {
         let url = server.ws_url(&format!("cycle-{worker}"));
+        let addr = server.addr;
         tasks.push(tokio::spawn(async move {
             for i in 0..100 {
-                let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-                match i % 3 {
+                match i % 4 {
                     // A polite close handshake.
-                    0 => ws.close(None).await.unwrap(),
+                    0 => {
+                        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+                        ws.close(None).await.unwrap();
+                    }
                     // An exchange, then the socket is just dropped (TCP FIN, no Close).
                     1 => {
+                        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
                         ws.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
                         let _ = ws.next().await;
                         drop(ws);
                     }
+                    // An abrupt reset (RST) right after the handshake.
+                    2 => {
+                        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+                        tcp.set_zero_linger().unwrap();
+                        let (ws, _) = tokio_tungstenite::client_async(&url, tcp).await.unwrap();
+                        drop(ws);
+                    }
                     // Dropped straight after the handshake.
-                    _ => drop(ws),
+                    _ => {
+                        let (ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+                        drop(ws);
+                    }
                 }
             }
         }));

@@ -218,6 +218,25 @@ mod tests {
         assert!(registry.is_empty());
     }
 
+    #[tokio::test]
+    async fn a_panicking_session_is_unregistered() {
+        let registry = Registry::new(1);
+        let registration = registry.try_register().unwrap();
+        let control = registration.control().clone();
+        let task = tokio::spawn(async move {
+            let _registration = registration;
+            panic!("handler bug");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        assert!(registry.is_empty());
+        // Its writer is told to stop, with 1011.
+        assert_eq!(
+            control.ending(),
+            Some(Ending::Server(CloseCode::Internal, "internal error"))
+        );
+        assert!(registry.try_register().is_some());
+    }
+
     #[test]
     fn first_ending_wins() {
         let control = Control::default();

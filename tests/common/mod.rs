@@ -194,3 +194,19 @@ pub fn metric(text: &str, sample: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// The Python of the test venv, installed by `scripts/test-deps` on first use.
+pub fn python() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = std::process::Command::new(root.join("scripts/test-deps"))
+        .status()
+        .expect("run scripts/test-deps");
+    assert!(
+        status.success(),
+        "scripts/test-deps failed: python3 with venv and pip is needed"
+    );
+    let cache = std::env::var_os("AGENTPORT_TEST_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".cache"));
+    cache.join("venv/bin/python")
+}

@@ -69,11 +69,12 @@ impl Process {
     }
 
     pub async fn exit_code(&mut self, within: Duration) -> Option<i32> {
-        tokio::time::timeout(within, self.child.wait())
+        let status = tokio::time::timeout(within, self.child.wait())
             .await
             .expect("process exited in time")
-            .unwrap()
-            .code()
+            .unwrap();
+        eprintln!("agentport exited: {status}");
+        status.code()
     }
 
     pub fn url(&self, path: &str) -> String {
