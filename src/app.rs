@@ -108,6 +108,16 @@ impl App {
                 .with_context(|| format!("host {} has no address", config.host))?,
         };
         let listener = server::bind(addr).with_context(|| format!("binding {addr}"))?;
+        let wanted = (config.max_connections + config.max_http_connections) as u64;
+        match server::raise_open_files_limit() {
+            Some(files) if files < wanted => tracing::warn!(
+                open_files_limit = files,
+                wanted,
+                "the open files limit is below the connection limits: \
+                 connections beyond it will fail to be accepted"
+            ),
+            _ => {}
+        }
         let state = Arc::new(AppState::new(&config));
         Ok(App {
             config,
@@ -144,6 +154,9 @@ impl App {
             stop: stop.clone(),
             tasks: state.tasks.clone(),
             header_timeout: config.header_timeout,
+            http_slots: Arc::new(tokio::sync::Semaphore::new(
+                config.max_http_connections.max(1),
+            )),
         };
         let addr = listener.local_addr()?;
         let accepting = tokio::spawn(server::accept_loop(listener, serving));

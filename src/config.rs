@@ -52,6 +52,11 @@ pub struct Config {
     #[arg(long, env = "AGENTPORT_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
 
+    /// Most plain HTTP connections open at once (WebSockets count separately, see
+    /// `--max-connections`); more wait in the listen backlog.
+    #[arg(long, env = "AGENTPORT_MAX_HTTP_CONNECTIONS", default_value_t = 10_000)]
+    pub max_http_connections: usize,
+
     /// Largest WebSocket message accepted, in bytes; a larger one closes the
     /// connection with 1009.
     #[arg(long, env = "AGENTPORT_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]

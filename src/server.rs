@@ -12,6 +12,7 @@ use hyper_util::{
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
@@ -39,6 +40,24 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
+/// Raises the soft limit of open files to the hard limit (as Go's runtime does)
+/// and returns it: every connection is a file descriptor, and the usual soft
+/// limit of 1024 would cap the server long before its connection limits.
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return limit.maximum;
+        }
+    }
+    limit.current
+}
+
 /// What every connection needs to be served.
 #[derive(Clone)]
 pub struct Serving {
@@ -48,11 +67,19 @@ pub struct Serving {
     pub stop: CancellationToken,
     pub tasks: TaskTracker,
     pub header_timeout: Duration,
+    /// Bounds the connections not (yet) upgraded to WebSocket; WebSockets are
+    /// bounded by the session registry.
+    pub http_slots: Arc<Semaphore>,
 }
 
-/// Accepts connections until `stop` is cancelled, then drops the listener.
+/// Accepts connections until `stop` is cancelled, then drops the listener. When
+/// every HTTP slot is taken, new connections wait in the kernel's backlog.
 pub async fn accept_loop(listener: TcpListener, serving: Serving) {
     loop {
+        let slot = tokio::select! {
+            _ = serving.stop.cancelled() => return,
+            slot = Arc::clone(&serving.http_slots).acquire_owned() => slot.expect("never closed"),
+        };
         let accepted = tokio::select! {
             _ = serving.stop.cancelled() => return,
             accepted = listener.accept() => accepted,
@@ -62,7 +89,7 @@ pub async fn accept_loop(listener: TcpListener, serving: Serving) {
                 let _ = stream.set_nodelay(true);
                 serving
                     .tasks
-                    .spawn(connection(stream, peer, serving.clone()));
+                    .spawn(connection(stream, peer, serving.clone(), slot));
             }
             // Per-connection failures (reset before accept) are the client's business.
             Err(error) if is_connection_error(&error) => {}
@@ -84,7 +111,14 @@ fn is_connection_error(error: &io::Error) -> bool {
     )
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, serving: Serving) {
+/// Serves one TCP connection. The HTTP slot is held until the connection ends
+/// or is handed over to a WebSocket session.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    serving: Serving,
+    _slot: OwnedSemaphorePermit,
+) {
     match &serving.tls {
         None => serve_http(stream, peer, &serving).await,
         Some(tls) => {

@@ -152,3 +152,34 @@ impl SendText for Ws {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn http_connections_are_bounded_and_websockets_do_not_hold_a_slot() {
+    let server = TestServer::start_with(|c| c.max_http_connections = 2).await;
+    // Upgraded connections leave the HTTP slots: three WebSockets, then a GET.
+    let mut sockets = Vec::new();
+    for i in 0..3 {
+        sockets.push(server.connect(&format!("w{i}")).await);
+    }
+    assert_eq!(get(&server.url("/health")).await.0, 200);
+
+    // Two idle keep-alive connections take both slots...
+    let idle_a = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let idle_b = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let url = server.url("/health");
+    let mut waiting = tokio::spawn(async move { get(&url).await });
+    // ...so a third waits (a bounded look: it must not be answered meanwhile)...
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut waiting)
+            .await
+            .is_err(),
+        "a third connection was served while both slots were taken"
+    );
+    // ...until one of them goes away.
+    drop(idle_a);
+    let (status, _, body) = tokio::time::timeout(DEADLINE, waiting).await.unwrap().unwrap();
+    assert_eq!((status, body.as_str()), (200, "OK"));
+    drop(idle_b);
+    drop(sockets);
+    server.shutdown().await.unwrap();
+}

@@ -18,9 +18,12 @@ use axum::{
 };
 
 pub use dispatch::handle_message;
-pub use registry::Registry;
+pub use registry::{Refused, Registry};
 
 use crate::{app::AppState, config::Config, telemetry::names};
+
+/// Frames are gathered up to this size before a write to the socket.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
 /// The limits and timers of every session, taken from the configuration once.
 #[derive(Debug, Clone)]
@@ -75,22 +78,30 @@ pub async fn upgrade(
                 .into_response();
         }
     };
-    if state.is_shutting_down() {
-        metrics::counter!(names::WS_REJECTED, "reason" => "shutting_down").increment(1);
-        return unavailable("server is shutting down");
-    }
-    let Some(registration) = state.registry.try_register() else {
-        metrics::counter!(names::WS_REJECTED, "reason" => "limit").increment(1);
-        return unavailable("connection limit reached");
+    let registered = if state.is_shutting_down() {
+        Err(Refused::Closed)
+    } else {
+        state.registry.try_register()
+    };
+    let registration = match registered {
+        Ok(registration) => registration,
+        Err(Refused::Full) => {
+            metrics::counter!(names::WS_REJECTED, "reason" => "limit").increment(1);
+            return unavailable("connection limit reached");
+        }
+        Err(Refused::Closed) => {
+            metrics::counter!(names::WS_REJECTED, "reason" => "shutting_down").increment(1);
+            return unavailable("server is shutting down");
+        }
     };
     metrics::counter!(names::WS_ACCEPTED).increment(1);
 
     let settings = &state.ws;
-    // The write buffer is flushed after every frame (size 0); its bound only
+    // The writer flushes after each batch of queued frames; the buffer bound only
     // matters when the socket errors.
     upgrade
         .read_buffer_size(settings.read_buffer_bytes)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(settings.outbound_bytes.max(settings.max_message_bytes) * 2)
         .max_message_size(settings.max_message_bytes)
         .max_frame_size(settings.max_message_bytes)

@@ -81,14 +81,30 @@ impl Control {
     }
 }
 
+/// Why a new session was not registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// `max` sessions are open.
+    Full,
+    /// The server is shutting down.
+    Closed,
+}
+
 /// The set of open sessions, bounded by `max`.
 #[derive(Debug)]
 pub struct Registry {
     max: usize,
     open: AtomicUsize,
     next_id: AtomicU64,
-    sessions: Mutex<HashMap<u64, Control>>,
+    sessions: Mutex<Sessions>,
     emptied: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Sessions {
+    by_id: HashMap<u64, Control>,
+    /// Set by `stop_all`: no session is registered after it.
+    closed: bool,
 }
 
 impl Registry {
@@ -97,24 +113,33 @@ impl Registry {
             max,
             open: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Sessions::default()),
             emptied: Notify::new(),
         })
     }
 
-    /// Reserves a place for a new session, or `None` when `max` are open. The
-    /// place is freed when the returned guard is dropped, however the session ends.
-    pub fn try_register(self: &Arc<Self>) -> Option<Registration> {
+    /// Reserves a place for a new session, or `None` when `max` are open or the
+    /// server is shutting down. The place is freed when the returned guard is
+    /// dropped, however the session ends.
+    pub fn try_register(self: &Arc<Self>) -> Result<Registration, Refused> {
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
                 (open < self.max).then_some(open + 1)
             })
-            .ok()?;
+            .map_err(|_| Refused::Full)?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let control = Control::default();
-        self.lock().insert(id, control.clone());
+        {
+            let mut sessions = self.lock();
+            if sessions.closed {
+                drop(sessions);
+                self.release();
+                return Err(Refused::Closed);
+            }
+            sessions.by_id.insert(id, control.clone());
+        }
         metrics::gauge!(names::WS_OPEN).increment(1.0);
-        Some(Registration {
+        Ok(Registration {
             registry: Arc::clone(self),
             id,
             control,
@@ -130,25 +155,20 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Asks every session to close with 1001, `batch` at a time with `pause`
-    /// between batches, so that clients do not all reconnect at the same instant.
-    /// Sessions opened meanwhile are stopped by the next pass.
+    /// Refuses new sessions from now on, then asks every open one to close with
+    /// 1001, `batch` at a time with `pause` between batches, so that clients do
+    /// not all reconnect at the same instant.
     pub async fn stop_all(&self, batch: usize, pause: Duration) {
-        loop {
-            let controls: Vec<Control> = self.lock().values().cloned().collect();
-            let pending: Vec<Control> = controls
-                .into_iter()
-                .filter(|c| !c.inner.stop.is_cancelled())
-                .collect();
-            if pending.is_empty() {
-                return;
+        let controls: Vec<Control> = {
+            let mut sessions = self.lock();
+            sessions.closed = true;
+            sessions.by_id.values().cloned().collect()
+        };
+        for (i, chunk) in controls.chunks(batch.max(1)).enumerate() {
+            if i > 0 {
+                tokio::time::sleep(pause).await;
             }
-            for (i, chunk) in pending.chunks(batch.max(1)).enumerate() {
-                if i > 0 {
-                    tokio::time::sleep(pause).await;
-                }
-                chunk.iter().for_each(Control::request_stop);
-            }
+            chunk.iter().for_each(Control::request_stop);
         }
     }
 
@@ -163,7 +183,13 @@ impl Registry {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Control>> {
+    fn release(&self) {
+        if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.emptied.notify_waiters();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
         // A panic while holding this lock cannot leave the map inconsistent.
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -193,11 +219,9 @@ impl Drop for Registration {
         // If the session died without deciding (a panic), its writer must still stop.
         self.control
             .end(Ending::Server(CloseCode::Internal, "internal error"));
-        self.registry.lock().remove(&self.id);
+        self.registry.lock().by_id.remove(&self.id);
         metrics::gauge!(names::WS_OPEN).decrement(1.0);
-        if self.registry.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.registry.emptied.notify_waiters();
-        }
+        self.registry.release();
     }
 }
 
@@ -210,7 +234,7 @@ mod tests {
         let registry = Registry::new(2);
         let a = registry.try_register().unwrap();
         let b = registry.try_register().unwrap();
-        assert!(registry.try_register().is_none());
+        assert_eq!(registry.try_register().unwrap_err(), Refused::Full);
         assert_eq!(registry.len(), 2);
         drop(a);
         let c = registry.try_register().unwrap();
@@ -234,7 +258,7 @@ mod tests {
             control.ending(),
             Some(Ending::Server(CloseCode::Internal, "internal error"))
         );
-        assert!(registry.try_register().is_some());
+        assert!(registry.try_register().is_ok());
     }
 
     #[test]
@@ -253,6 +277,7 @@ mod tests {
         for reg in &regs {
             reg.control().stop_requested().await;
         }
+        assert_eq!(registry.try_register().unwrap_err(), Refused::Closed);
         drop(regs);
         registry.wait_empty().await;
     }

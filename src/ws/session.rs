@@ -170,6 +170,9 @@ fn read_error_ending(error: axum::Error) -> Ending {
     }
 }
 
+/// Most frames written before one flush.
+const WRITE_BATCH: usize = 64;
+
 /// Sends queued frames and heartbeats until the session ends, then the Close
 /// frame. The caller bounds how long the closing part may take.
 async fn write_loop(
@@ -191,10 +194,21 @@ async fn write_loop(
             },
             _ = heartbeat.tick() => Message::Ping(Default::default()),
         };
+        // Frames already queued behind this one go out in the same write.
+        let send = async {
+            sink.feed(message).await?;
+            for _ in 0..WRITE_BATCH {
+                match outgoing.try_recv() {
+                    Some(text) => sink.feed(Message::Text(text)).await?,
+                    None => break,
+                }
+            }
+            sink.flush().await
+        };
         tokio::select! {
             biased;
             _ = control.ended() => break,
-            sent = sink.send(message) => if sent.is_err() {
+            sent = send => if sent.is_err() {
                 control.end(Ending::PeerGone);
                 break;
             }
