@@ -177,7 +177,10 @@ async fn http_connections_are_bounded_and_websockets_do_not_hold_a_slot() {
     );
     // ...until one of them goes away.
     drop(idle_a);
-    let (status, _, body) = tokio::time::timeout(DEADLINE, waiting).await.unwrap().unwrap();
+    let (status, _, body) = tokio::time::timeout(DEADLINE, waiting)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((status, body.as_str()), (200, "OK"));
     drop(idle_b);
     drop(sockets);
