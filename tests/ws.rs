@@ -329,3 +329,104 @@ async fn in_process_shutdown_closes_every_socket_with_1001() {
     }
     server.shutdown().await.unwrap();
 }
+
+/// A WebSocket client written by hand, to send frames no library would.
+mod raw {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpStream,
+    };
+
+    pub async fn handshake(addr: std::net::SocketAddr, channel: &str) -> TcpStream {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /ws/agent/{channel} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(tcp.read_u8().await.unwrap());
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        tcp
+    }
+
+    /// One frame with FIN set; masked unless `mask` is None.
+    pub fn frame(opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+        assert!(payload.len() < 126);
+        let mut out = vec![0x80 | opcode, payload.len() as u8];
+        match mask {
+            Some(key) => {
+                out[1] |= 0x80;
+                out.extend_from_slice(&key);
+                out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+            }
+            None => out.extend_from_slice(payload),
+        }
+        out
+    }
+
+    /// Reads server frames until a Close; returns its code.
+    pub async fn close_code(tcp: &mut TcpStream) -> u16 {
+        loop {
+            let head = tcp.read_u16().await.unwrap();
+            let opcode = (head >> 8) as u8 & 0x0f;
+            let len = match head as u8 & 0x7f {
+                126 => tcp.read_u16().await.unwrap() as usize,
+                127 => tcp.read_u64().await.unwrap() as usize,
+                n => n as usize,
+            };
+            let mut payload = vec![0; len];
+            tcp.read_exact(&mut payload).await.unwrap();
+            if opcode == 0x8 {
+                return u16::from_be_bytes([payload[0], payload[1]]);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn framing_violations_get_their_rfc_close_codes_on_the_wire() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start().await;
+
+    // Text that is not UTF-8: 1007.
+    let mut tcp = raw::handshake(server.addr, "raw").await;
+    tcp.write_all(&raw::frame(0x1, &[0xff, 0xfe, 0xfd], Some([1, 2, 3, 4])))
+        .await
+        .unwrap();
+    assert_eq!(raw::close_code(&mut tcp).await, 1007);
+
+    // An unmasked client frame: 1002.
+    let mut tcp = raw::handshake(server.addr, "raw").await;
+    tcp.write_all(&raw::frame(0x1, br#"{"type":"ping"}"#, None))
+        .await
+        .unwrap();
+    assert_eq!(raw::close_code(&mut tcp).await, 1002);
+
+    // A masked, valid frame still works byte for byte.
+    let mut tcp = raw::handshake(server.addr, "raw").await;
+    tcp.write_all(&raw::frame(
+        0x1,
+        br#"{"type":"ping","id":1}"#,
+        Some([9, 8, 7, 6]),
+    ))
+    .await
+    .unwrap();
+    let mut reply = [0u8; 2 + 32];
+    tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut reply)
+        .await
+        .unwrap();
+    assert_eq!(&reply[..2], &[0x81, 32]);
+    assert_eq!(
+        &reply[2..],
+        br#"{"data":{},"id":1,"type":"pong"}"#.as_slice()
+    );
+    server.shutdown().await.unwrap();
+}

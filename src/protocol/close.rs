@@ -5,8 +5,12 @@ pub enum CloseCode {
     Normal,
     /// 1001: the server is shutting down; reconnect (with `since`).
     GoingAway,
+    /// 1002: the peer broke the WebSocket framing rules (e.g. an unmasked frame).
+    ProtocolError,
     /// 1003: binary frames are not part of the protocol.
     Unsupported,
+    /// 1007: a text message that is not valid UTF-8.
+    InvalidPayload,
     /// 1008: policy violation (authentication, origin, repeated abuse).
     Policy,
     /// 1009: a message was over the size limit.
@@ -22,7 +26,9 @@ impl CloseCode {
         match self {
             CloseCode::Normal => 1000,
             CloseCode::GoingAway => 1001,
+            CloseCode::ProtocolError => 1002,
             CloseCode::Unsupported => 1003,
+            CloseCode::InvalidPayload => 1007,
             CloseCode::Policy => 1008,
             CloseCode::TooBig => 1009,
             CloseCode::Internal => 1011,
@@ -35,7 +41,9 @@ impl CloseCode {
         match self {
             CloseCode::Normal => "1000",
             CloseCode::GoingAway => "1001",
+            CloseCode::ProtocolError => "1002",
             CloseCode::Unsupported => "1003",
+            CloseCode::InvalidPayload => "1007",
             CloseCode::Policy => "1008",
             CloseCode::TooBig => "1009",
             CloseCode::Internal => "1011",

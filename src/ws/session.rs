@@ -161,8 +161,9 @@ fn read_error_ending(error: axum::Error) -> Ending {
             Error::Capacity(CapacityError::MessageTooLong { .. }) => {
                 Ending::Server(CloseCode::TooBig, "message too big")
             }
-            Error::Capacity(_) | Error::Protocol(_) | Error::Utf8(_) => {
-                Ending::Server(CloseCode::Policy, "protocol error")
+            Error::Utf8(_) => Ending::Server(CloseCode::InvalidPayload, "text is not valid UTF-8"),
+            Error::Capacity(_) | Error::Protocol(_) => {
+                Ending::Server(CloseCode::ProtocolError, "protocol error")
             }
             _ => Ending::PeerGone,
         },
