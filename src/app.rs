@@ -16,9 +16,12 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    agents::Manager,
     config::Config,
     http,
+    hub::Hub,
     server::{self, Serving},
+    store::Store,
     telemetry,
     tls::Tls,
     ws::{self, Registry},
@@ -38,6 +41,7 @@ pub enum Phase {
 pub struct AppState {
     pub ws: ws::Settings,
     pub registry: Arc<Registry>,
+    pub manager: Manager,
     /// Every connection and session task, so that shutdown can wait for them.
     pub tasks: TaskTracker,
     pub started_at: Instant,
@@ -45,10 +49,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    fn new(config: &Config) -> Self {
+    fn new(config: &Config, store: Store) -> Self {
         Self {
             ws: ws::Settings::from_config(config),
             registry: Registry::new(config.max_connections),
+            manager: Manager::new(store, Arc::new(Hub::default())),
             tasks: TaskTracker::new(),
             started_at: Instant::now(),
             phase: AtomicU8::new(Phase::Starting as u8),
@@ -118,7 +123,8 @@ impl App {
             ),
             _ => {}
         }
-        let state = Arc::new(AppState::new(&config));
+        let store = Store::connect(&config.database_url).await?;
+        let state = Arc::new(AppState::new(&config, store));
         Ok(App {
             config,
             listener,
@@ -161,6 +167,12 @@ impl App {
         let addr = listener.local_addr()?;
         let accepting = tokio::spawn(server::accept_loop(listener, serving));
         let reloading = tokio::spawn(reload_on_sighup(tls, stop.clone()));
+        let pruning = tokio::spawn(prune_events(
+            state.manager.store().clone(),
+            config.event_retention_count,
+            config.event_retention_days,
+            stop.clone(),
+        ));
         state.set_phase(Phase::Ready);
         tracing::info!(%addr, "listening");
 
@@ -175,6 +187,7 @@ impl App {
         stop.cancel();
         let _ = accepting.await;
         let _ = reloading.await;
+        let _ = pruning.await;
 
         let open = state.registry.len();
         tracing::info!(connections = open, "closing websockets");
@@ -189,6 +202,7 @@ impl App {
             state.registry.wait_empty().await;
         })
         .await;
+        state.manager.store().close().await;
         match drained {
             Ok(()) => {
                 tracing::info!("shutdown complete");
@@ -222,6 +236,27 @@ async fn reload_on_sighup(tls: Option<Arc<Tls>>, stop: CancellationToken) {
                 ),
             },
             None => tracing::info!("SIGHUP: no TLS certificate to reload"),
+        }
+    }
+}
+
+/// Applies event retention every minute until `stop`.
+async fn prune_events(store: Store, keep: u64, days: u64, stop: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let cutoff = (days > 0).then(|| {
+            crate::agents::model::format_time(
+                chrono::Utc::now() - chrono::Duration::days(days as i64),
+            )
+        });
+        match store.prune_events(Some(keep), cutoff.as_deref()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "old events removed"),
+            Err(error) => tracing::warn!(%error, "event retention failed"),
         }
     }
 }

@@ -48,6 +48,28 @@ pub struct Config {
     #[arg(long, env = "AGENTPORT_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Where agents, runs and events are stored: `sqlite://FILE` (a bare path
+    /// works too; created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://agentport.db")]
+    pub database_url: String,
+
+    /// Events kept per agent for `since` replays; older ones are removed.
+    #[arg(
+        long,
+        env = "AGENTPORT_EVENT_RETENTION_COUNT",
+        default_value_t = 10_000
+    )]
+    pub event_retention_count: u64,
+
+    /// Days an event is kept for `since` replays (0: no age limit).
+    #[arg(long, env = "AGENTPORT_EVENT_RETENTION_DAYS", default_value_t = 30)]
+    pub event_retention_days: u64,
+
+    /// Browser origins allowed to call the REST API, comma-separated (`*` for
+    /// any). None by default.
+    #[arg(long, env = "AGENTPORT_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Most WebSocket connections open at once; upgrades beyond it get 503.
     #[arg(long, env = "AGENTPORT_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
@@ -111,11 +133,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// The settings with every default, listening on `127.0.0.1:0`: what tests start from.
-    pub fn for_tests() -> Self {
+    /// The settings with every default, listening on `127.0.0.1:0` with a
+    /// database at `database_url`: what tests start from.
+    pub fn for_tests(database_url: &str) -> Self {
         let mut config = Config::parse_from(["agentport"]);
         config.host = "127.0.0.1".into();
         config.port = 0;
+        config.database_url = database_url.into();
         config
     }
 

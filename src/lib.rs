@@ -1,12 +1,15 @@
 //! agentport: hosts autonomous agents and serves HTTP health checks, REST and the
 //! agent WebSocket on one port. See ARCHITECTURE.md for the map of modules.
 
+pub mod agents;
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod hub;
 pub mod protocol;
 pub mod server;
 pub mod shutdown;
+pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod ws;

@@ -1,6 +1,6 @@
 //! Liveness and readiness for platform proxies and orchestrators.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json,
@@ -22,6 +22,24 @@ pub async fn health() -> impl IntoResponse {
 /// starts or shuts down.
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let connections = state.registry.len();
+    if state.phase() == Phase::Ready {
+        let check = tokio::time::timeout(Duration::from_secs(2), state.manager.store().check());
+        let failure = match check.await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(_) => Some("the database did not answer within 2 s".to_string()),
+        };
+        if let Some(failure) = failure {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({"status": "unavailable", "reason": format!("database: {failure}"),
+                            "connections": connections}),
+                ),
+            )
+                .into_response();
+        }
+    }
     match state.phase() {
         Phase::Ready => Json(json!({
             "status": "ready",

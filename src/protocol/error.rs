@@ -13,6 +13,8 @@ pub enum ErrorCode {
     RateLimited,
     TooLarge,
     Internal,
+    /// A `since` older than the oldest event still kept.
+    HistoryTruncated,
 }
 
 impl ErrorCode {
@@ -28,6 +30,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::Internal => "internal",
+            ErrorCode::HistoryTruncated => "history_truncated",
         }
     }
 }

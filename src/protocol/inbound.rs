@@ -2,13 +2,25 @@
 
 use serde_json::{Map, Value};
 
-use super::{ErrorCode, ProtocolError};
+use super::{
+    ErrorCode, ProtocolError,
+    fields::{Fields, invalid},
+    requests::{
+        self, Action, AgentRef, CreateAgent, CreateContract, CreateFunction, CreateNotification,
+        CreateSchedule, Execute, ListRuns, Subscribe,
+    },
+};
 
 /// One parsed client frame. `request` is `Err` when the frame is well-formed JSON
-/// but cannot be served; `id` is still known then, so the error reply echoes it.
+/// but cannot be served; `id` and `kind` are still known then, so the error reply
+/// echoes the id and names the request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inbound {
     pub id: Option<Value>,
+    /// The message type as sent (`"action"` for the type-less action frames,
+    /// `"invalid_json"` / `"unknown"` when there is none to name). Bounded: usable
+    /// as a metric label.
+    pub kind: &'static str,
     pub request: Result<Request, ProtocolError>,
 }
 
@@ -16,15 +28,70 @@ pub struct Inbound {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     /// `ping` → `pong` with the same `data`.
-    Ping { data: Value },
+    Ping {
+        data: Value,
+    },
+    CreateContract(CreateContract),
+    CreateAgent(CreateAgent),
+    CreateFunction(CreateFunction),
+    CreateSchedule(CreateSchedule),
+    CreateNotification(CreateNotification),
+    ConfigureAgent(AgentRef),
+    /// `websocket_execution` or its alias `execute`.
+    Execute(Execute),
+    StartAgent(AgentRef),
+    StopAgent(AgentRef),
+    RemoveAgent(AgentRef),
+    /// A type-less `{action, agentId}` frame of the execution view.
+    Action {
+        action: Action,
+        agent_id: Option<String>,
+    },
+    Subscribe(Subscribe),
+    Unsubscribe(AgentRef),
+    GetAgent(AgentRef),
+    ListRuns(ListRuns),
 }
 
-impl Request {
-    /// The message type, as a bounded metric label.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Request::Ping { .. } => "ping",
-        }
+/// Every message type with a typed reply, as a static string.
+const TYPES: &[&str] = &[
+    "ping",
+    "create_contract",
+    "create_agent",
+    "create_function",
+    "create_schedule",
+    "create_notification",
+    "configure_agent",
+    "websocket_execution",
+    "execute",
+    "start_agent",
+    "stop_agent",
+    "remove_agent",
+    "subscribe",
+    "unsubscribe",
+    "get_agent",
+    "list_runs",
+];
+
+/// The reply type of a request type: `<type>_response`, except that both
+/// spellings of execute answer `execute_response`.
+pub fn response_type(kind: &str) -> &'static str {
+    match kind {
+        "create_contract" => "create_contract_response",
+        "create_agent" => "create_agent_response",
+        "create_function" => "create_function_response",
+        "create_schedule" => "create_schedule_response",
+        "create_notification" => "create_notification_response",
+        "configure_agent" => "configure_agent_response",
+        "websocket_execution" | "execute" => "execute_response",
+        "start_agent" => "start_agent_response",
+        "stop_agent" => "stop_agent_response",
+        "remove_agent" => "remove_agent_response",
+        "subscribe" => "subscribe_response",
+        "unsubscribe" => "unsubscribe_response",
+        "get_agent" => "get_agent_response",
+        "list_runs" => "list_runs_response",
+        _ => "error",
     }
 }
 
@@ -32,61 +99,92 @@ impl Inbound {
     /// Parses one text frame. Never fails: every malformed frame becomes an
     /// `Err` request with the error the client should read.
     pub fn parse(text: &str) -> Inbound {
+        let rejected = |kind, error| Inbound {
+            id: None,
+            kind,
+            request: Err(error),
+        };
         let object = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(object)) => object,
             // Valid JSON that is not an object is as unusable as invalid JSON.
             Ok(_) | Err(_) => {
-                return Inbound {
-                    id: None,
-                    request: Err(ProtocolError::new(
-                        ErrorCode::InvalidJson,
-                        "Invalid JSON message",
-                    )),
-                };
+                return rejected(
+                    "invalid_json",
+                    ProtocolError::new(ErrorCode::InvalidJson, "Invalid JSON message"),
+                );
             }
         };
         let id = match object.get("id") {
             None | Some(Value::Null) => None,
             Some(Value::Object(_) | Value::Array(_)) => {
-                return Inbound {
-                    id: None,
-                    request: Err(ProtocolError::new(
+                return rejected(
+                    "invalid",
+                    ProtocolError::new(
                         ErrorCode::InvalidField,
                         "id must be a string, number or boolean",
-                    )),
-                };
+                    ),
+                );
             }
             Some(scalar) => Some(scalar.clone()),
         };
+        let kind = match object.get("type") {
+            Some(Value::String(kind)) => TYPES.iter().copied().find(|t| *t == kind),
+            None | Some(Value::Null) if object.contains_key("action") => Some("action"),
+            _ => None,
+        };
+        let Some(kind) = kind else {
+            return Inbound {
+                id,
+                kind: "unknown",
+                request: Err(unknown_type(object.get("type"))),
+            };
+        };
         Inbound {
             id,
-            request: Request::from_object(object),
+            kind,
+            request: Request::parse(kind, &object),
         }
     }
 }
 
 impl Request {
-    fn from_object(mut object: Map<String, Value>) -> Result<Request, ProtocolError> {
-        let kind = match object.get("type") {
-            Some(Value::String(kind)) => kind.as_str(),
-            other => return Err(unknown_type(other)),
+    fn parse(kind: &'static str, top: &Map<String, Value>) -> Result<Request, ProtocolError> {
+        let empty = Map::new();
+        let data = match top.get("data") {
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(data)) => data,
+            Some(_) => return Err(invalid("data must be an object")),
         };
-        match kind {
-            "ping" => {
-                let data = match object.remove("data") {
-                    None | Some(Value::Null) => Value::Object(Map::new()),
-                    Some(data @ Value::Object(_)) => data,
-                    Some(_) => {
-                        return Err(ProtocolError::new(
-                            ErrorCode::InvalidField,
-                            "ping: data must be an object",
-                        ));
-                    }
-                };
-                Ok(Request::Ping { data })
+        let f = Fields::new(data, top);
+        Ok(match kind {
+            "ping" => Request::Ping {
+                data: Value::Object(data.clone()),
+            },
+            "create_contract" => Request::CreateContract(requests::create_contract(&f)?),
+            "create_agent" => Request::CreateAgent(requests::create_agent(&f)?),
+            "create_function" => Request::CreateFunction(requests::create_function(&f)?),
+            "create_schedule" => Request::CreateSchedule(requests::create_schedule(&f)?),
+            "create_notification" => {
+                Request::CreateNotification(requests::create_notification(&f)?)
             }
-            _ => Err(unknown_type(object.get("type"))),
-        }
+            "configure_agent" => Request::ConfigureAgent(requests::agent_ref(&f)?),
+            "websocket_execution" | "execute" => Request::Execute(Execute {
+                agent_id: f.agent_id()?,
+                data: Value::Object(data.clone()),
+            }),
+            "start_agent" => Request::StartAgent(requests::agent_ref(&f)?),
+            "stop_agent" => Request::StopAgent(requests::agent_ref(&f)?),
+            "remove_agent" => Request::RemoveAgent(requests::agent_ref(&f)?),
+            "subscribe" => Request::Subscribe(requests::subscribe(&f)?),
+            "unsubscribe" => Request::Unsubscribe(requests::agent_ref(&f)?),
+            "get_agent" => Request::GetAgent(requests::agent_ref(&f)?),
+            "list_runs" => Request::ListRuns(requests::list_runs(&f)?),
+            "action" => Request::Action {
+                action: requests::action(top)?,
+                agent_id: f.agent_id()?,
+            },
+            _ => unreachable!("every listed type is parsed"),
+        })
     }
 }
 

@@ -4,10 +4,13 @@
 
 mod close;
 mod error;
+pub mod events;
+mod fields;
 mod inbound;
 mod outbound;
+pub mod requests;
 
 pub use close::CloseCode;
 pub use error::{ErrorCode, ProtocolError};
-pub use inbound::{Inbound, Request};
+pub use inbound::{Inbound, Request, response_type};
 pub use outbound::Frame;

@@ -24,14 +24,29 @@ impl Frame {
     /// An `error` frame. The legacy frontend reads `message` at the top level,
     /// native clients read `data.code`.
     pub fn error(error: &ProtocolError, id: Option<&Value>) -> Frame {
+        Self::error_with(error, id, Value::Null)
+    }
+
+    /// An `error` frame with more fields in its `data` (an object).
+    pub fn error_with(error: &ProtocolError, id: Option<&Value>, extra: Value) -> Frame {
+        let mut data = json!({"message": error.message, "code": error.code.as_str(), "logs": []});
+        if let (Value::Object(data), Value::Object(extra)) = (&mut data, extra) {
+            data.extend(extra);
+        }
         let mut object = Map::with_capacity(4);
         object.insert("type".into(), Value::String("error".into()));
         object.insert("message".into(), Value::String(error.message.clone()));
-        object.insert(
-            "data".into(),
-            json!({"message": error.message, "code": error.code.as_str(), "logs": []}),
-        );
+        object.insert("data".into(), data);
         Self::encode("error", object, id)
+    }
+
+    /// A `<type>_response` with `status: "error"`, naming the failed request.
+    pub fn error_response(kind: &'static str, error: &ProtocolError, id: Option<&Value>) -> Frame {
+        Self::reply(
+            kind,
+            json!({"status": "error", "message": error.message, "code": error.code.as_str()}),
+            id,
+        )
     }
 
     fn encode(kind: &'static str, mut object: Map<String, Value>, id: Option<&Value>) -> Frame {

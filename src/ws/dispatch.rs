@@ -2,41 +2,88 @@
 
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{handlers, session::Session};
+use super::{
+    handlers::{self, lifecycle::Lifecycle},
+    session::Session,
+};
 use crate::{
-    protocol::{ErrorCode, Frame, Inbound, ProtocolError, Request},
+    protocol::{Frame, Inbound, ProtocolError, Request, response_type},
     telemetry::names,
 };
 
 /// Parses one text frame and runs the handler of its type. Every outcome sends
-/// the client something: a reply, or an `error` frame; the session goes on.
+/// the client something: a reply, or an error naming the request; the session
+/// goes on.
 pub async fn handle_message(session: &mut Session, text: &str) {
     let started = Instant::now();
-    let Inbound { id, request } = Inbound::parse(text);
-    let kind = match &request {
-        Ok(request) => request.kind(),
-        Err(error) => match error.code {
-            ErrorCode::InvalidJson => "invalid_json",
-            ErrorCode::UnknownType => "unknown",
-            _ => "invalid",
-        },
-    };
+    let Inbound { id, kind, request } = Inbound::parse(text);
     metrics::counter!(names::WS_FRAMES_IN, "type" => kind).increment(1);
-
     let outcome = match request {
-        Ok(Request::Ping { data }) => handlers::ping::handle(session, data, id.as_ref()),
+        Ok(request) => route(session, request, id.as_ref()).await,
         Err(error) => Err(error),
     };
     if let Err(error) = outcome {
-        send_error(session, &error, id.as_ref());
+        report(session, kind, &error, id.as_ref());
     }
     metrics::histogram!(names::WS_HANDLE_SECONDS, "type" => kind)
         .record(started.elapsed().as_secs_f64());
 }
 
-fn send_error(session: &Session, error: &ProtocolError, id: Option<&Value>) {
+async fn route(
+    session: &mut Session,
+    request: Request,
+    id: Option<&Value>,
+) -> Result<(), ProtocolError> {
+    use handlers::*;
+    match request {
+        Request::Ping { data } => ping::handle(session, data, id),
+        Request::CreateContract(r) => create_contract::handle(session, r, id).await,
+        Request::CreateAgent(r) => create_agent::handle(session, r, id).await,
+        Request::CreateFunction(r) => create_function::handle(session, r, id).await,
+        Request::CreateSchedule(r) => create_schedule::handle(session, r, id).await,
+        Request::CreateNotification(r) => create_notification::handle(session, r, id).await,
+        Request::ConfigureAgent(r) => configure_agent::handle(session, r, id).await,
+        Request::Execute(r) => execute::handle(session, r, id).await,
+        Request::StartAgent(r) => lifecycle::handle(session, Lifecycle::Start, r, id).await,
+        Request::StopAgent(r) => lifecycle::handle(session, Lifecycle::Stop, r, id).await,
+        Request::RemoveAgent(r) => lifecycle::handle(session, Lifecycle::Remove, r, id).await,
+        Request::Action { action, agent_id } => action::handle(session, action, agent_id).await,
+        Request::Subscribe(r) => subscribe::subscribe(session, r, id).await,
+        Request::Unsubscribe(r) => subscribe::unsubscribe(session, r, id).await,
+        Request::GetAgent(r) => get_agent::handle(session, r, id).await,
+        Request::ListRuns(r) => list_runs::handle(session, r, id).await,
+    }
+}
+
+/// A failed request gets `<type>_response {status:"error", message}` (what the
+/// wizard waits for) and an `error` frame whose message starts with the type.
+/// Frames with no type to name get the `error` frame alone.
+fn report(session: &Session, kind: &'static str, error: &ProtocolError, id: Option<&Value>) {
     metrics::counter!(names::WS_ERRORS, "code" => error.code.as_str()).increment(1);
-    session.send(Frame::error(error, id));
+    match response_type(kind) {
+        "error" => {
+            let error = match kind {
+                "action" => ProtocolError::new(error.code, format!("action: {}", error.message)),
+                _ => error.clone(),
+            };
+            session.send(Frame::error(&error, id));
+        }
+        reply => {
+            let mut response = Frame::error_response(reply, error, id);
+            if reply == "execute_response" {
+                // The one shape of every execute outcome.
+                response = Frame::reply(
+                    reply,
+                    json!({"status": "error", "agent_id": Value::Null, "run_id": Value::Null,
+                           "message": error.message, "code": error.code.as_str(), "logs": []}),
+                    id,
+                );
+            }
+            session.send(response);
+            let named = ProtocolError::new(error.code, format!("{kind}: {}", error.message));
+            session.send(Frame::error(&named, id));
+        }
+    }
 }

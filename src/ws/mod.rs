@@ -5,12 +5,13 @@ pub mod handlers;
 mod outbox;
 pub mod registry;
 pub mod session;
+mod subscriptions;
 
 use std::{sync::Arc, time::Duration};
 
 use axum::{
     extract::{
-        Path, State,
+        Path, Query, State,
         ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
     },
     http::{StatusCode, header},
@@ -51,12 +52,32 @@ impl Settings {
     }
 }
 
+/// The query of a WebSocket URL: `?since=N` replays the channel's events after N.
+#[derive(Debug, serde::Deserialize)]
+pub struct ConnectQuery {
+    since: Option<String>,
+}
+
 /// `GET /ws/agent/{channel}`: any channel string is accepted (PROTOCOL.md §1).
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     Path(channel): Path<String>,
+    Query(query): Query<ConnectQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let since = match query.since.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(since) => match since.parse::<u64>() {
+            Ok(since) => Some(since),
+            Err(_) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "since must be a non-negative integer (a seq)\n",
+                )
+                    .into_response();
+            }
+        },
+    };
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) if rejection.status() == StatusCode::METHOD_NOT_ALLOWED => {
@@ -108,7 +129,7 @@ pub async fn upgrade(
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
         .on_upgrade(move |socket| {
             let tasks = state.tasks.clone();
-            tasks.track_future(session::run(socket, registration, channel, state))
+            tasks.track_future(session::run(socket, registration, channel, since, state))
         })
 }
 

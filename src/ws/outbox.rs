@@ -66,14 +66,8 @@ impl Outbox {
         let over_bytes = before > 0 && before + len > self.max_bytes;
         if over_bytes || self.tx.try_send(text).is_err() {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            if !self.tx.is_closed()
-                && self.control.end(Ending::Server(
-                    CloseCode::TryAgainLater,
-                    "slow consumer: reconnect with since",
-                ))
-            {
-                metrics::counter!(names::WS_SLOW_CONSUMERS).increment(1);
-                tracing::info!("closing a client that does not read (1013)");
+            if !self.tx.is_closed() {
+                self.overflowed();
             }
             return false;
         }
@@ -81,6 +75,44 @@ impl Outbox {
         true
     }
 }
+
+impl Outbox {
+    /// Queues a frame, waiting (bounded) for room instead of failing: for replays,
+    /// which may be far longer than the queue. A client that does not make room
+    /// within `PACED_WAIT` is closed with 1013.
+    pub async fn send_paced(&self, kind: &'static str, text: Utf8Bytes) -> bool {
+        if self.control.ending().is_some() {
+            return false;
+        }
+        let len = text.len();
+        match tokio::time::timeout(PACED_WAIT, self.tx.reserve()).await {
+            Ok(Ok(permit)) => {
+                self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+                permit.send(text);
+                metrics::counter!(names::WS_FRAMES_OUT, "type" => kind).increment(1);
+                true
+            }
+            Ok(Err(_closed)) => false,
+            Err(_elapsed) => {
+                self.overflowed();
+                false
+            }
+        }
+    }
+
+    fn overflowed(&self) {
+        if self.control.end(Ending::Server(
+            CloseCode::TryAgainLater,
+            "slow consumer: reconnect with since",
+        )) {
+            metrics::counter!(names::WS_SLOW_CONSUMERS).increment(1);
+            tracing::info!("closing a client that does not read (1013)");
+        }
+    }
+}
+
+/// How long a replay waits for a client to make room in its queue.
+const PACED_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Outgoing {
     pub async fn recv(&mut self) -> Option<Utf8Bytes> {

@@ -12,10 +12,13 @@ use super::{
     Settings, dispatch,
     outbox::{self, Outbox, Outgoing},
     registry::{Control, Ending, Registration},
+    subscriptions::Subscriptions,
 };
 use crate::{
+    agents::model::is_address,
     app::AppState,
-    protocol::{CloseCode, Frame},
+    hub::Event,
+    protocol::{CloseCode, Frame, ProtocolError},
     telemetry::names,
 };
 
@@ -26,12 +29,60 @@ pub struct Session {
     pub channel: String,
     pub state: Arc<AppState>,
     outbox: Outbox,
+    pub subs: Subscriptions,
 }
 
 impl Session {
     /// Queues a frame for this client. Returns false once the session is closing.
     pub fn send(&self, frame: Frame) -> bool {
         self.outbox.send(frame)
+    }
+
+    /// The agent a request is about: the one it names, else the path channel
+    /// (never anything remembered from another connection).
+    pub fn agent_id(&self, requested: &Option<String>) -> String {
+        requested.clone().unwrap_or_else(|| self.channel.clone())
+    }
+
+    /// Follows the agent's events from now on (a connection gets the events of
+    /// every agent it creates or addresses).
+    pub async fn follow(&mut self, agent_id: &str) -> Result<(), ProtocolError> {
+        self.subs.follow(self.state.manager.store(), agent_id).await
+    }
+
+    /// Follows the agent after replaying its stored events with seq > `since`.
+    pub async fn replay(&mut self, agent_id: &str, since: u64) -> Result<(), ProtocolError> {
+        let store = self.state.manager.store();
+        self.subs.replay(store, &self.outbox, agent_id, since).await
+    }
+
+    async fn deliver(&mut self, event: &Event) {
+        let store = self.state.manager.store();
+        if let Err(error) = self.subs.deliver(store, &self.outbox, event).await {
+            self.send(Frame::error(&error, None));
+        }
+    }
+
+    /// The path channel's subscriptions: the agent named by it and, for a
+    /// contract address, every agent acting on it; replayed from `since`.
+    async fn open_channel(&mut self, since: Option<u64>) -> Result<(), ProtocolError> {
+        let mut agents = vec![self.channel.clone()];
+        if is_address(&self.channel) {
+            self.subs.follow_contract(&self.channel);
+            let store = self.state.manager.store();
+            let of_contract = store.agents_of_contract(&self.channel).await.map_err(|e| {
+                tracing::error!(error = %e, "reading a contract's agents failed");
+                ProtocolError::new(crate::protocol::ErrorCode::Internal, "internal error")
+            })?;
+            agents.extend(of_contract.into_iter().map(|a| a.agent_id));
+        }
+        for agent_id in agents {
+            match since {
+                Some(since) => self.replay(&agent_id, since).await?,
+                None => self.follow(&agent_id).await?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -41,6 +92,7 @@ pub async fn run(
     socket: WebSocket,
     registration: Registration,
     channel: String,
+    since: Option<u64>,
     state: Arc<AppState>,
 ) {
     let settings = state.ws.clone();
@@ -58,13 +110,23 @@ pub async fn run(
         settings.clone(),
     ));
 
+    let subs = Subscriptions::new(
+        registration.id(),
+        Arc::clone(state.manager.hub()),
+        control.clone(),
+        settings.outbound_frames,
+    );
     let mut session = Session {
         id: registration.id(),
         channel,
         state,
         outbox,
+        subs,
     };
     tracing::debug!(session = session.id, "websocket session opened");
+    if let Err(error) = session.open_channel(since).await {
+        session.send(Frame::error(&error, None));
+    }
     let stream = read_loop(stream, &mut session, &control, &settings).await;
     // The close handshake, bounded as a whole: the writer sends what is left and
     // the Close frame while the reader waits for the peer's reply.
@@ -100,6 +162,10 @@ async fn read_loop(
             _ = control.stop_requested() => {
                 control.end(Ending::Server(CloseCode::GoingAway, "server shutting down"));
                 return Some(stream);
+            }
+            Some(event) = session.subs.recv() => {
+                session.deliver(&event).await;
+                continue;
             }
             next = time::timeout_at(deadline, stream.next()) => next,
         };

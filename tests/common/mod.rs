@@ -24,8 +24,10 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -33,8 +35,18 @@ impl TestServer {
         Self::start_with(|_| {}).await
     }
 
+    /// A server on a fresh SQLite file of its own.
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
-        let mut config = Config::for_tests();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("agentport.db").display());
+        let mut server = Self::start_on(&url, configure).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on the database at `database_url` (kept by the caller).
+    pub async fn start_on(database_url: &str, configure: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::for_tests(database_url);
         // Test clients that are still open at shutdown do not read: do not wait
         // long for their close replies.
         config.ws_close_timeout = Duration::from_secs(1);
@@ -49,8 +61,10 @@ impl TestServer {
         let server = TestServer {
             addr,
             state,
+            database_url: database_url.to_string(),
             shutdown: Some(tx),
             handle: Some(handle),
+            _dir: None,
         };
         wait_until("server ready", || async {
             server.state.phase() == agentport::app::Phase::Ready

@@ -17,12 +17,20 @@ pub struct Process {
     pub child: Child,
     pub logs: Lines<BufReader<ChildStdout>>,
     pub port: u16,
+    /// The working directory, where the default SQLite file lives.
+    pub dir: tempfile::TempDir,
 }
 
 impl Process {
     pub async fn start(env: &[(&str, &str)]) -> Process {
+        Self::start_in(tempfile::tempdir().unwrap(), env).await
+    }
+
+    /// Starts the binary in `dir` (its default database is `dir/agentport.db`).
+    pub async fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Process {
         let mut command = Command::new(BIN);
         command
+            .current_dir(dir.path())
             .env_clear()
             .env("PORT", "0")
             .env("RUST_LOG", "info")
@@ -36,6 +44,7 @@ impl Process {
             child,
             logs,
             port: 0,
+            dir,
         };
         let listening = process.log_line("listening").await;
         let addr: std::net::SocketAddr = listening["addr"].as_str().unwrap().parse().unwrap();

@@ -1,0 +1,449 @@
+//! Contracts, agents and their configuration: functions, schedule, notifications.
+
+use serde_json::Value;
+use sqlx::{Any, Executor, Row, any::AnyRow};
+
+use super::{Result, Store, StoreError, StoreTx, json};
+use crate::{
+    agents::model::{
+        Agent, AgentDetails, AgentStatus, Contract, Function, FunctionType, Notification,
+        NotificationType, Schedule, ScheduleKind, now,
+    },
+    protocol::requests::{
+        CreateAgent, CreateContract, CreateFunction, CreateNotification, CreateSchedule,
+    },
+};
+
+/// The columns every agent query returns, in the order `agent()` reads them.
+macro_rules! agent_columns {
+    () => {
+        "agent_id, contract_id, name, description, status, gas_limit, max_priority_fee, owner, \
+         contract_state, policy, configured, last_executed, created_at, updated_at"
+    };
+}
+
+fn agent(row: &AnyRow) -> Result<Agent> {
+    let status: String = row.try_get("status")?;
+    let policy: Option<String> = row.try_get("policy")?;
+    Ok(Agent {
+        agent_id: row.try_get("agent_id")?,
+        contract_id: row.try_get("contract_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        status: AgentStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("agent status `{status}`")))?,
+        gas_limit: row.try_get("gas_limit")?,
+        max_priority_fee: row.try_get("max_priority_fee")?,
+        owner: row.try_get("owner")?,
+        contract_state: json(
+            "contract_state",
+            &row.try_get::<String, _>("contract_state")?,
+        )?,
+        policy: policy.map(|p| json("policy", &p)).transpose()?,
+        configured: row.try_get("configured")?,
+        last_executed: row.try_get("last_executed")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn contract(row: &AnyRow) -> Result<Contract> {
+    let address: String = row.try_get("address")?;
+    Ok(Contract {
+        contract_id: address.clone(),
+        address,
+        chain_id: row.try_get("chain_id")?,
+        name: row.try_get("name")?,
+        contract_type: row.try_get("contract_type")?,
+        abi: json("abi", &row.try_get::<String, _>("abi")?)?,
+        deployed_at: row.try_get("deployed_at")?,
+        owner_address: row.try_get("owner_address")?,
+    })
+}
+
+fn function(row: &AnyRow) -> Result<Function> {
+    let kind: String = row.try_get("function_type")?;
+    let abi: Option<String> = row.try_get("abi")?;
+    Ok(Function {
+        function_id: row.try_get("function_id")?,
+        agent_id: row.try_get("agent_id")?,
+        function_name: row.try_get("function_name")?,
+        function_signature: row.try_get("function_signature")?,
+        function_type: FunctionType::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("function type `{kind}`")))?,
+        is_enabled: row.try_get("is_enabled")?,
+        validation_rules: json(
+            "validation_rules",
+            &row.try_get::<String, _>("validation_rules")?,
+        )?,
+        abi: abi.map(|a| json("abi", &a)).transpose()?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn schedule(row: &AnyRow) -> Result<Schedule> {
+    let interval: Option<i64> = row.try_get("interval_seconds")?;
+    Ok(Schedule {
+        schedule_id: row.try_get("schedule_id")?,
+        agent_id: row.try_get("agent_id")?,
+        schedule_type: row.try_get("schedule_type")?,
+        cron_expression: row.try_get("cron_expression")?,
+        interval_seconds: interval.map(|s| s.max(0) as u64),
+        is_active: row.try_get("is_active")?,
+        next_execution: row.try_get("next_execution")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn notification(row: &AnyRow) -> Result<Notification> {
+    let kind: String = row.try_get("notification_type")?;
+    Ok(Notification {
+        notification_id: row.try_get("notification_id")?,
+        agent_id: row.try_get("agent_id")?,
+        notification_type: NotificationType::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("notification type `{kind}`")))?,
+        configuration: json("configuration", &row.try_get::<String, _>("configuration")?)?,
+        is_enabled: row.try_get("is_enabled")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+async fn get_agent<'e, E: Executor<'e, Database = Any>>(e: E, id: &str) -> Result<Option<Agent>> {
+    sqlx::query(concat!(
+        "SELECT ",
+        agent_columns!(),
+        " FROM agents WHERE agent_id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(e)
+    .await?
+    .as_ref()
+    .map(agent)
+    .transpose()
+}
+
+fn text(value: &Value) -> String {
+    value.to_string()
+}
+
+impl Store {
+    pub async fn agent(&self, id: &str) -> Result<Option<Agent>> {
+        get_agent(&self.pool, id).await
+    }
+
+    pub async fn agents(&self) -> Result<Vec<Agent>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents ORDER BY created_at, agent_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(agent)
+        .collect()
+    }
+
+    /// The agents acting on a contract address (any case, any chain).
+    pub async fn agents_of_contract(&self, address: &str) -> Result<Vec<Agent>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE contract_lc = $1 ORDER BY created_at, agent_id"
+        ))
+        .bind(address.to_ascii_lowercase())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(agent)
+        .collect()
+    }
+
+    pub async fn contracts_at(&self, address: &str) -> Result<Vec<Contract>> {
+        sqlx::query(
+            "SELECT address, chain_id, name, contract_type, abi, deployed_at, owner_address \
+             FROM contracts WHERE address_lc = $1 ORDER BY chain_id",
+        )
+        .bind(address.to_ascii_lowercase())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(contract)
+        .collect()
+    }
+
+    pub async fn functions(&self, agent_id: &str) -> Result<Vec<Function>> {
+        sqlx::query(
+            "SELECT function_id, agent_id, function_name, function_signature, function_type, \
+             is_enabled, validation_rules, abi, created_at, updated_at \
+             FROM functions WHERE agent_id = $1 ORDER BY created_at, function_signature",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(function)
+        .collect()
+    }
+
+    pub async fn schedule(&self, agent_id: &str) -> Result<Option<Schedule>> {
+        sqlx::query(
+            "SELECT schedule_id, agent_id, schedule_type, cron_expression, interval_seconds, \
+             is_active, next_execution, created_at, updated_at FROM schedules WHERE agent_id = $1",
+        )
+        .bind(agent_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(schedule)
+        .transpose()
+    }
+
+    pub async fn notifications(&self, agent_id: &str) -> Result<Vec<Notification>> {
+        sqlx::query(
+            "SELECT notification_id, agent_id, notification_type, configuration, is_enabled, \
+             created_at, updated_at FROM notifications WHERE agent_id = $1 \
+             ORDER BY created_at, notification_type",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(notification)
+        .collect()
+    }
+
+    /// The agent with its functions, schedule and notifications.
+    pub async fn agent_details(&self, id: &str) -> Result<Option<AgentDetails>> {
+        let Some(agent) = self.agent(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(AgentDetails {
+            functions: self.functions(id).await?,
+            schedule: self.schedule(id).await?,
+            notifications: self.notifications(id).await?,
+            agent,
+        }))
+    }
+}
+
+impl StoreTx {
+    pub async fn agent(&mut self, id: &str) -> Result<Option<Agent>> {
+        get_agent(&mut *self.tx, id).await
+    }
+
+    /// Whether a contract with this address (any case, any chain) is registered.
+    pub async fn contract_exists(&mut self, address: &str) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM contracts WHERE address_lc = $1")
+            .bind(address.to_ascii_lowercase())
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .is_some())
+    }
+
+    /// Creates the contract, or updates the one with the same address and chain.
+    pub async fn upsert_contract(&mut self, c: &CreateContract) -> Result<Contract> {
+        let at = now();
+        let row = sqlx::query(
+            "INSERT INTO contracts (address_lc, chain_id, address, name, contract_type, abi, \
+             deployed_at, owner_address, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (address_lc, chain_id) DO UPDATE SET address = excluded.address, \
+             name = excluded.name, contract_type = excluded.contract_type, abi = excluded.abi, \
+             deployed_at = excluded.deployed_at, owner_address = excluded.owner_address, \
+             updated_at = excluded.updated_at \
+             RETURNING address, chain_id, name, contract_type, abi, deployed_at, owner_address",
+        )
+        .bind(c.address.to_ascii_lowercase())
+        .bind(c.chain_id)
+        .bind(&c.address)
+        .bind(&c.name)
+        .bind(&c.contract_type)
+        .bind(text(&c.abi))
+        .bind(&c.deployed_at)
+        .bind(&c.owner_address)
+        .bind(&at)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        contract(&row)
+    }
+
+    /// Creates the agent `id`, or updates it (keeping its creation time, runs and
+    /// configured flag). Returns the agent and whether it is new.
+    pub async fn upsert_agent(&mut self, id: &str, a: &CreateAgent) -> Result<(Agent, bool)> {
+        let existed = self.agent(id).await?.is_some();
+        let at = now();
+        let row = sqlx::query(concat!(
+            "INSERT INTO agents (agent_id, contract_id, contract_lc, name, description, status, \
+             gas_limit, max_priority_fee, owner, contract_state, policy, configured, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE, $12, $12) \
+             ON CONFLICT (agent_id) DO UPDATE SET contract_id = excluded.contract_id, \
+             contract_lc = excluded.contract_lc, name = excluded.name, \
+             description = excluded.description, status = excluded.status, \
+             gas_limit = excluded.gas_limit, max_priority_fee = excluded.max_priority_fee, \
+             owner = excluded.owner, contract_state = excluded.contract_state, \
+             policy = COALESCE(excluded.policy, agents.policy), updated_at = excluded.updated_at \
+             RETURNING ",
+            agent_columns!()
+        ))
+        .bind(id)
+        .bind(&a.contract_id)
+        .bind(a.contract_id.to_ascii_lowercase())
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(a.status.as_str())
+        .bind(&a.gas_limit)
+        .bind(&a.max_priority_fee)
+        .bind(&a.owner)
+        .bind(text(&a.contract_state))
+        .bind(a.policy.as_ref().map(text))
+        .bind(&at)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok((agent(&row)?, !existed))
+    }
+
+    /// Sets fields of an agent; `None` leaves a field as it is. Returns the
+    /// updated agent, or `None` when there is no such agent.
+    pub async fn update_agent(
+        &mut self,
+        id: &str,
+        update: AgentUpdate<'_>,
+    ) -> Result<Option<Agent>> {
+        let row = sqlx::query(concat!(
+            "UPDATE agents SET status = COALESCE($2, status), \
+             description = COALESCE($3, description), \
+             configured = CASE WHEN $4 THEN TRUE ELSE configured END, \
+             policy = COALESCE($5, policy), updated_at = $6 WHERE agent_id = $1 RETURNING ",
+            agent_columns!()
+        ))
+        .bind(id)
+        .bind(update.status.map(AgentStatus::as_str))
+        .bind(update.description)
+        .bind(update.configured)
+        .bind(update.policy.map(text))
+        .bind(now())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(agent).transpose()
+    }
+
+    /// Deletes the agent and (by cascade) its configuration and runs. Its event
+    /// stream is kept. Returns whether it existed.
+    pub async fn delete_agent(&mut self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM agents WHERE agent_id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Creates the function, or updates the one with the same signature.
+    pub async fn upsert_function(
+        &mut self,
+        agent_id: &str,
+        f: &CreateFunction,
+    ) -> Result<Function> {
+        let at = now();
+        let row = sqlx::query(
+            "INSERT INTO functions (function_id, agent_id, function_name, function_signature, \
+             function_type, is_enabled, validation_rules, abi, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (agent_id, function_signature) DO UPDATE SET \
+             function_name = excluded.function_name, function_type = excluded.function_type, \
+             is_enabled = excluded.is_enabled, validation_rules = excluded.validation_rules, \
+             abi = excluded.abi, updated_at = excluded.updated_at \
+             RETURNING function_id, agent_id, function_name, function_signature, function_type, \
+             is_enabled, validation_rules, abi, created_at, updated_at",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(agent_id)
+        .bind(&f.function_name)
+        .bind(&f.function_signature)
+        .bind(f.function_type.as_str())
+        .bind(f.is_enabled)
+        .bind(text(&f.validation_rules))
+        .bind(f.abi.as_ref().map(text))
+        .bind(&at)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        function(&row)
+    }
+
+    /// Sets the agent's one schedule, replacing any previous one.
+    pub async fn upsert_schedule(
+        &mut self,
+        agent_id: &str,
+        s: &CreateSchedule,
+        next_execution: Option<&str>,
+    ) -> Result<Schedule> {
+        let at = now();
+        let (cron, interval) = match &s.kind {
+            ScheduleKind::Cron(expression) => (Some(expression.as_str()), None),
+            ScheduleKind::Interval(secs) => (None, Some(*secs as i64)),
+        };
+        let row = sqlx::query(
+            "INSERT INTO schedules (schedule_id, agent_id, schedule_type, cron_expression, \
+             interval_seconds, is_active, next_execution, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+             ON CONFLICT (agent_id) DO UPDATE SET schedule_type = excluded.schedule_type, \
+             cron_expression = excluded.cron_expression, \
+             interval_seconds = excluded.interval_seconds, is_active = excluded.is_active, \
+             next_execution = excluded.next_execution, updated_at = excluded.updated_at \
+             RETURNING schedule_id, agent_id, schedule_type, cron_expression, interval_seconds, \
+             is_active, next_execution, created_at, updated_at",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(agent_id)
+        .bind(s.kind.type_str())
+        .bind(cron)
+        .bind(interval)
+        .bind(s.is_active)
+        .bind(next_execution)
+        .bind(&at)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        schedule(&row)
+    }
+
+    /// Creates the notification, or updates the agent's one of the same type.
+    pub async fn upsert_notification(
+        &mut self,
+        agent_id: &str,
+        n: &CreateNotification,
+    ) -> Result<Notification> {
+        let at = now();
+        let row = sqlx::query(
+            "INSERT INTO notifications (notification_id, agent_id, notification_type, \
+             configuration, is_enabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (agent_id, notification_type) DO UPDATE SET \
+             configuration = excluded.configuration, is_enabled = excluded.is_enabled, \
+             updated_at = excluded.updated_at \
+             RETURNING notification_id, agent_id, notification_type, configuration, is_enabled, \
+             created_at, updated_at",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(agent_id)
+        .bind(n.notification_type.as_str())
+        .bind(text(&n.configuration))
+        .bind(n.is_enabled)
+        .bind(&at)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        notification(&row)
+    }
+}
+
+/// Fields of an agent that commands change; `None` keeps the current value.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AgentUpdate<'a> {
+    pub status: Option<AgentStatus>,
+    pub description: Option<&'a str>,
+    pub configured: bool,
+    pub policy: Option<&'a Value>,
+}

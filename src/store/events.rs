@@ -1,0 +1,141 @@
+//! The durable per-agent event stream: gap-free sequence numbers allocated in
+//! the transaction that stores the event, replay after a seq, and retention.
+
+use serde_json::Value;
+use sqlx::{Row, any::AnyRow};
+
+use super::{Result, Store, StoreTx};
+use crate::{agents::model::now, protocol::events::EventFrame};
+
+/// An event as stored and delivered: the exact frame text clients receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub agent_id: String,
+    pub seq: u64,
+    pub kind: String,
+    pub text: String,
+}
+
+fn stored(row: &AnyRow) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        agent_id: row.try_get("agent_id")?,
+        seq: row.try_get::<i64, _>("seq")?.max(0) as u64,
+        kind: row.try_get("event_type")?,
+        text: row.try_get("frame")?,
+    })
+}
+
+impl StoreTx {
+    /// Gives the event the agent's next seq and stores it. In PostgreSQL the
+    /// stream row stays locked until commit, so seqs commit in order.
+    pub async fn append_event(&mut self, agent_id: &str, event: EventFrame) -> Result<StoredEvent> {
+        let seq: i64 = sqlx::query(
+            "INSERT INTO agent_streams (agent_id, last_seq) VALUES ($1, 1) \
+             ON CONFLICT (agent_id) DO UPDATE SET last_seq = agent_streams.last_seq + 1 \
+             RETURNING last_seq",
+        )
+        .bind(agent_id)
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get("last_seq")?;
+        let mut frame = event.frame;
+        frame.insert("seq".into(), Value::from(seq));
+        let text = Value::Object(frame).to_string();
+        sqlx::query(
+            "INSERT INTO events (agent_id, seq, event_type, frame, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .bind(event.kind)
+        .bind(&text)
+        .bind(now())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(StoredEvent {
+            agent_id: agent_id.to_string(),
+            seq: seq as u64,
+            kind: event.kind.to_string(),
+            text,
+        })
+    }
+}
+
+/// What is known of an agent's stream: the last seq given out, and the oldest
+/// seq still stored (older ones were removed by retention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamBounds {
+    pub last_seq: u64,
+    pub oldest_seq: Option<u64>,
+}
+
+impl Store {
+    /// Stored events of `agent_id` with seq > `since`, oldest first, at most `limit`.
+    pub async fn events_since(
+        &self,
+        agent_id: &str,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        sqlx::query(
+            "SELECT agent_id, seq, event_type, frame FROM events \
+             WHERE agent_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(agent_id)
+        .bind(since.min(i64::MAX as u64) as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+    }
+
+    pub async fn stream_bounds(&self, agent_id: &str) -> Result<StreamBounds> {
+        let row = sqlx::query(
+            "SELECT (SELECT last_seq FROM agent_streams WHERE agent_id = $1) AS last_seq, \
+             (SELECT MIN(seq) FROM events WHERE agent_id = $1) AS oldest_seq",
+        )
+        .bind(agent_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let last: Option<i64> = row.try_get("last_seq")?;
+        let oldest: Option<i64> = row.try_get("oldest_seq")?;
+        Ok(StreamBounds {
+            last_seq: last.unwrap_or(0).max(0) as u64,
+            oldest_seq: oldest.map(|s| s.max(0) as u64),
+        })
+    }
+
+    /// Applies retention: keeps at most `keep_per_agent` events per agent, and
+    /// none older than `older_than` (RFC 3339). Returns how many were removed.
+    pub async fn prune_events(
+        &self,
+        keep_per_agent: Option<u64>,
+        older_than: Option<&str>,
+    ) -> Result<u64> {
+        let _turn = match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let mut removed = 0;
+        if let Some(keep) = keep_per_agent {
+            removed += sqlx::query(
+                "DELETE FROM events WHERE seq <= \
+                 (SELECT s.last_seq FROM agent_streams s WHERE s.agent_id = events.agent_id) - $1",
+            )
+            .bind(keep.min(i64::MAX as u64) as i64)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        if let Some(cutoff) = older_than {
+            removed += sqlx::query("DELETE FROM events WHERE created_at < $1")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,26 @@
+//! `create_contract`: registers a contract (address + chain); re-sending updates it.
+
+use serde_json::{Value, json};
+
+use super::success;
+use crate::{
+    protocol::{ProtocolError, requests::CreateContract},
+    ws::session::Session,
+};
+
+pub async fn handle(
+    session: &mut Session,
+    request: CreateContract,
+    id: Option<&Value>,
+) -> Result<(), ProtocolError> {
+    if let Some(agent_id) = &request.agent_id {
+        session.follow(agent_id).await?;
+    }
+    let contract = session.state.manager.create_contract(&request).await?;
+    session.send(success(
+        "create_contract_response",
+        json!({"contract": contract}),
+        id,
+    ));
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! `websocket_execution` (alias `execute`): `processing` at once, then one
+//! `execute_response` with the outcome, in the same shape for every failure.
+
+use serde_json::{Value, json};
+
+use crate::{
+    protocol::{Frame, ProtocolError, requests::Execute},
+    ws::session::Session,
+};
+
+pub async fn handle(
+    session: &mut Session,
+    request: Execute,
+    id: Option<&Value>,
+) -> Result<(), ProtocolError> {
+    let agent_id = session.agent_id(&request.agent_id);
+    let run_id = uuid::Uuid::new_v4().to_string();
+    session.send(Frame::reply(
+        "execute_response",
+        json!({"status": "processing", "agent_id": agent_id, "run_id": run_id,
+               "message": "Execution started"}),
+        id,
+    ));
+    let outcome = async {
+        session.follow(&agent_id).await?;
+        session
+            .state
+            .manager
+            .execute(&agent_id, &run_id, request.data)
+            .await
+    }
+    .await;
+    let reply = match outcome {
+        Ok(run) if run.ok => json!({"status": "success", "agent_id": agent_id, "run_id": run_id,
+            "results": run.results, "message": run.message, "logs": run.logs}),
+        Ok(run) => json!({"status": "error", "agent_id": agent_id, "run_id": run_id,
+            "message": run.message, "logs": run.logs}),
+        Err(error) => json!({"status": "error", "agent_id": agent_id, "run_id": run_id,
+            "message": error.message, "code": error.code.as_str(), "logs": []}),
+    };
+    session.send(Frame::reply("execute_response", reply, id));
+    Ok(())
+}

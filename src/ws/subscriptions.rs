@@ -1,0 +1,199 @@
+//! Which agents' events a session follows, and their delivery in seq order:
+//! no gap (a missing seq is read back from the store), no duplicate (a seq
+//! already sent is dropped), whatever order the hub hands them over in.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
+
+use axum::extract::ws::Utf8Bytes;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{outbox::Outbox, registry::Control};
+use crate::{
+    hub::{Event, Hub, Subscriber, Topic},
+    protocol::{ErrorCode, Frame, ProtocolError, events},
+    store::{Store, StoreError},
+};
+
+/// Events read from the store per query during replays and gap fills.
+const PAGE: u32 = 500;
+
+pub struct Subscriptions {
+    session: u64,
+    hub: Arc<Hub>,
+    subscriber: Subscriber,
+    rx: mpsc::Receiver<Arc<Event>>,
+    topics: HashSet<Topic>,
+    /// The last seq sent to the client, per agent.
+    delivered: HashMap<String, u64>,
+}
+
+impl Subscriptions {
+    pub fn new(session: u64, hub: Arc<Hub>, control: Control, capacity: usize) -> Self {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        Self {
+            session,
+            hub,
+            subscriber: Subscriber { tx, control },
+            rx,
+            topics: HashSet::new(),
+            delivered: HashMap::new(),
+        }
+    }
+
+    /// The next event handed over by the hub.
+    pub async fn recv(&mut self) -> Option<Arc<Event>> {
+        self.rx.recv().await
+    }
+
+    pub fn follows(&self, topic: &Topic) -> bool {
+        self.topics.contains(topic)
+    }
+
+    /// Starts receiving a topic's live events; false if already followed.
+    fn add(&mut self, topic: Topic) -> bool {
+        if self.topics.contains(&topic) {
+            return false;
+        }
+        self.hub
+            .subscribe(topic.clone(), self.session, self.subscriber.clone());
+        self.topics.insert(topic);
+        true
+    }
+
+    pub fn remove(&mut self, topic: &Topic) -> bool {
+        self.hub.unsubscribe(topic, self.session);
+        if let Topic::Agent(id) = topic {
+            self.delivered.remove(id);
+        }
+        self.topics.remove(topic)
+    }
+
+    /// Follows an agent from now on (no replay): live events after its current
+    /// last seq are delivered.
+    pub async fn follow(&mut self, store: &Store, agent_id: &str) -> Result<(), ProtocolError> {
+        if !self.add(Topic::Agent(agent_id.to_string())) {
+            return Ok(());
+        }
+        let bounds = store.stream_bounds(agent_id).await.map_err(internal)?;
+        let last = self.delivered.entry(agent_id.to_string()).or_insert(0);
+        *last = (*last).max(bounds.last_seq);
+        Ok(())
+    }
+
+    /// Follows a contract address: live events of every agent acting on it.
+    pub fn follow_contract(&mut self, address: &str) {
+        self.add(Topic::Contract(address.to_ascii_lowercase()));
+    }
+
+    /// Follows an agent and first sends every stored event with seq > `since`.
+    /// Live events arriving meanwhile wait in the inbox and are de-duplicated.
+    pub async fn replay(
+        &mut self,
+        store: &Store,
+        outbox: &Outbox,
+        agent_id: &str,
+        since: u64,
+    ) -> Result<(), ProtocolError> {
+        self.add(Topic::Agent(agent_id.to_string()));
+        let bounds = store.stream_bounds(agent_id).await.map_err(internal)?;
+        if let Some(oldest) = bounds.oldest_seq
+            && since + 1 < oldest
+        {
+            let error = ProtocolError::new(
+                ErrorCode::HistoryTruncated,
+                format!(
+                    "events of agent {agent_id} after seq {since} are no longer kept; \
+                     the oldest kept is {oldest}"
+                ),
+            );
+            let extra = json!({"agent_id": agent_id, "oldest_seq": oldest});
+            outbox.send(Frame::error_with(&error, None, extra));
+        }
+        let last = self.delivered.entry(agent_id.to_string()).or_insert(since);
+        // A replay never goes back before what this session already has.
+        *last = (*last).max(since);
+        self.send_stored(store, outbox, agent_id, u64::MAX).await
+    }
+
+    /// Sends an event from the hub, after any stored events it skipped over.
+    pub async fn deliver(
+        &mut self,
+        store: &Store,
+        outbox: &Outbox,
+        event: &Event,
+    ) -> Result<(), ProtocolError> {
+        let last = *self
+            .delivered
+            .entry(event.agent_id.clone())
+            // First event of an agent seen through a contract topic: start here.
+            .or_insert(event.seq.saturating_sub(1));
+        if event.seq <= last {
+            return Ok(());
+        }
+        if event.seq > last + 1 {
+            self.send_stored(store, outbox, &event.agent_id, event.seq - 1)
+                .await?;
+        }
+        let last = self
+            .delivered
+            .get_mut(&event.agent_id)
+            .expect("inserted above");
+        // Normally the next one; past a gap retention made unfillable, still send.
+        if event.seq > *last {
+            outbox.send_text(event.kind, event.text.clone());
+            *last = event.seq;
+        }
+        Ok(())
+    }
+
+    /// Sends stored events after the agent's last delivered seq, up to `until`.
+    async fn send_stored(
+        &mut self,
+        store: &Store,
+        outbox: &Outbox,
+        agent_id: &str,
+        until: u64,
+    ) -> Result<(), ProtocolError> {
+        loop {
+            let last = self.delivered.get(agent_id).copied().unwrap_or(0);
+            if last >= until {
+                return Ok(());
+            }
+            let page = store
+                .events_since(agent_id, last, PAGE)
+                .await
+                .map_err(internal)?;
+            let full = page.len() == PAGE as usize;
+            for event in page {
+                if event.seq > until {
+                    return Ok(());
+                }
+                let kind = events::label(&event.kind);
+                if !outbox.send_paced(kind, Utf8Bytes::from(event.text)).await {
+                    return Ok(());
+                }
+                self.delivered.insert(agent_id.to_string(), event.seq);
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Drop for Subscriptions {
+    fn drop(&mut self) {
+        for topic in &self.topics {
+            self.hub.unsubscribe(topic, self.session);
+        }
+    }
+}
+
+fn internal(error: StoreError) -> ProtocolError {
+    tracing::error!(%error, "reading the event stream failed");
+    ProtocolError::new(ErrorCode::Internal, "internal error while reading events")
+}
