@@ -1,5 +1,6 @@
 -- Agents, their configuration, runs and the durable per-agent event stream.
--- Times are RFC 3339 UTC text (sortable); JSON documents are text.
+-- Times are RFC 3339 UTC text (sortable); JSON documents are text; flags are
+-- 0/1 bigints (the one boolean form both databases share through sqlx Any).
 
 CREATE TABLE contracts (
     address_lc    TEXT    NOT NULL,
@@ -27,7 +28,7 @@ CREATE TABLE agents (
     owner            TEXT,
     contract_state   TEXT    NOT NULL,
     policy           TEXT,
-    configured       BOOLEAN NOT NULL DEFAULT FALSE,
+    configured       BIGINT  NOT NULL DEFAULT 0,
     last_executed    TEXT,
     created_at       TEXT    NOT NULL,
     updated_at       TEXT    NOT NULL
@@ -40,7 +41,7 @@ CREATE TABLE functions (
     function_name      TEXT    NOT NULL,
     function_signature TEXT    NOT NULL,
     function_type      TEXT    NOT NULL,
-    is_enabled         BOOLEAN NOT NULL,
+    is_enabled         BIGINT  NOT NULL,
     validation_rules   TEXT    NOT NULL,
     abi                TEXT,
     created_at         TEXT    NOT NULL,
@@ -54,7 +55,7 @@ CREATE TABLE schedules (
     schedule_type    TEXT    NOT NULL,
     cron_expression  TEXT,
     interval_seconds BIGINT,
-    is_active        BOOLEAN NOT NULL,
+    is_active        BIGINT  NOT NULL,
     next_execution   TEXT,
     created_at       TEXT    NOT NULL,
     updated_at       TEXT    NOT NULL
@@ -65,7 +66,7 @@ CREATE TABLE notifications (
     agent_id          TEXT    NOT NULL REFERENCES agents (agent_id) ON DELETE CASCADE,
     notification_type TEXT    NOT NULL,
     configuration     TEXT    NOT NULL,
-    is_enabled        BOOLEAN NOT NULL,
+    is_enabled        BIGINT  NOT NULL,
     created_at        TEXT    NOT NULL,
     updated_at        TEXT    NOT NULL,
     UNIQUE (agent_id, notification_type)

@@ -40,7 +40,7 @@ fn agent(row: &AnyRow) -> Result<Agent> {
             &row.try_get::<String, _>("contract_state")?,
         )?,
         policy: policy.map(|p| json("policy", &p)).transpose()?,
-        configured: row.try_get("configured")?,
+        configured: flag(row, "configured")?,
         last_executed: row.try_get("last_executed")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -71,7 +71,7 @@ fn function(row: &AnyRow) -> Result<Function> {
         function_signature: row.try_get("function_signature")?,
         function_type: FunctionType::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("function type `{kind}`")))?,
-        is_enabled: row.try_get("is_enabled")?,
+        is_enabled: flag(row, "is_enabled")?,
         validation_rules: json(
             "validation_rules",
             &row.try_get::<String, _>("validation_rules")?,
@@ -90,7 +90,7 @@ fn schedule(row: &AnyRow) -> Result<Schedule> {
         schedule_type: row.try_get("schedule_type")?,
         cron_expression: row.try_get("cron_expression")?,
         interval_seconds: interval.map(|s| s.max(0) as u64),
-        is_active: row.try_get("is_active")?,
+        is_active: flag(row, "is_active")?,
         next_execution: row.try_get("next_execution")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -105,7 +105,7 @@ fn notification(row: &AnyRow) -> Result<Notification> {
         notification_type: NotificationType::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("notification type `{kind}`")))?,
         configuration: json("configuration", &row.try_get::<String, _>("configuration")?)?,
-        is_enabled: row.try_get("is_enabled")?,
+        is_enabled: flag(row, "is_enabled")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -123,6 +123,11 @@ async fn get_agent<'e, E: Executor<'e, Database = Any>>(e: E, id: &str) -> Resul
     .as_ref()
     .map(agent)
     .transpose()
+}
+
+/// Flags are stored as 0/1 (see the migration).
+fn flag(row: &AnyRow, column: &str) -> Result<bool> {
+    Ok(row.try_get::<i64, _>(column)? != 0)
 }
 
 fn text(value: &Value) -> String {
@@ -280,7 +285,7 @@ impl StoreTx {
             "INSERT INTO agents (agent_id, contract_id, contract_lc, name, description, status, \
              gas_limit, max_priority_fee, owner, contract_state, policy, configured, \
              created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE, $12, $12) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $12) \
              ON CONFLICT (agent_id) DO UPDATE SET contract_id = excluded.contract_id, \
              contract_lc = excluded.contract_lc, name = excluded.name, \
              description = excluded.description, status = excluded.status, \
@@ -317,14 +322,14 @@ impl StoreTx {
         let row = sqlx::query(concat!(
             "UPDATE agents SET status = COALESCE($2, status), \
              description = COALESCE($3, description), \
-             configured = CASE WHEN $4 THEN TRUE ELSE configured END, \
+             configured = CASE WHEN $4 = 1 THEN 1 ELSE configured END, \
              policy = COALESCE($5, policy), updated_at = $6 WHERE agent_id = $1 RETURNING ",
             agent_columns!()
         ))
         .bind(id)
         .bind(update.status.map(AgentStatus::as_str))
         .bind(update.description)
-        .bind(update.configured)
+        .bind(i64::from(update.configured))
         .bind(update.policy.map(text))
         .bind(now())
         .fetch_optional(&mut *self.tx)
@@ -365,7 +370,7 @@ impl StoreTx {
         .bind(&f.function_name)
         .bind(&f.function_signature)
         .bind(f.function_type.as_str())
-        .bind(f.is_enabled)
+        .bind(i64::from(f.is_enabled))
         .bind(text(&f.validation_rules))
         .bind(f.abi.as_ref().map(text))
         .bind(&at)
@@ -402,7 +407,7 @@ impl StoreTx {
         .bind(s.kind.type_str())
         .bind(cron)
         .bind(interval)
-        .bind(s.is_active)
+        .bind(i64::from(s.is_active))
         .bind(next_execution)
         .bind(&at)
         .fetch_one(&mut *self.tx)
@@ -431,7 +436,7 @@ impl StoreTx {
         .bind(agent_id)
         .bind(n.notification_type.as_str())
         .bind(text(&n.configuration))
-        .bind(n.is_enabled)
+        .bind(i64::from(n.is_enabled))
         .bind(&at)
         .fetch_one(&mut *self.tx)
         .await?;

@@ -115,6 +115,19 @@ pub async fn upgrade(
             return unavailable("server is shutting down");
         }
     };
+    let mut subs = subscriptions::Subscriptions::new(
+        registration.id(),
+        Arc::clone(state.manager.hub()),
+        registration.control().clone(),
+        state.ws.outbound_frames,
+    );
+    if let Err(error) = subs
+        .open_channel(state.manager.store(), &channel, since)
+        .await
+    {
+        tracing::warn!(%error, "could not subscribe a new connection");
+        return unavailable("the event store is unavailable");
+    }
     metrics::counter!(names::WS_ACCEPTED).increment(1);
 
     let settings = &state.ws;
@@ -129,7 +142,7 @@ pub async fn upgrade(
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
         .on_upgrade(move |socket| {
             let tasks = state.tasks.clone();
-            tasks.track_future(session::run(socket, registration, channel, since, state))
+            tasks.track_future(session::run(socket, registration, channel, subs, state))
         })
 }
 

@@ -15,7 +15,6 @@ use super::{
     subscriptions::Subscriptions,
 };
 use crate::{
-    agents::model::is_address,
     app::AppState,
     hub::Event,
     protocol::{CloseCode, Frame, ProtocolError},
@@ -62,28 +61,6 @@ impl Session {
             self.send(Frame::error(&error, None));
         }
     }
-
-    /// The path channel's subscriptions: the agent named by it and, for a
-    /// contract address, every agent acting on it; replayed from `since`.
-    async fn open_channel(&mut self, since: Option<u64>) -> Result<(), ProtocolError> {
-        let mut agents = vec![self.channel.clone()];
-        if is_address(&self.channel) {
-            self.subs.follow_contract(&self.channel);
-            let store = self.state.manager.store();
-            let of_contract = store.agents_of_contract(&self.channel).await.map_err(|e| {
-                tracing::error!(error = %e, "reading a contract's agents failed");
-                ProtocolError::new(crate::protocol::ErrorCode::Internal, "internal error")
-            })?;
-            agents.extend(of_contract.into_iter().map(|a| a.agent_id));
-        }
-        for agent_id in agents {
-            match since {
-                Some(since) => self.replay(&agent_id, since).await?,
-                None => self.follow(&agent_id).await?,
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Serves one upgraded connection until it closes. The registration is held
@@ -92,7 +69,7 @@ pub async fn run(
     socket: WebSocket,
     registration: Registration,
     channel: String,
-    since: Option<u64>,
+    subs: Subscriptions,
     state: Arc<AppState>,
 ) {
     let settings = state.ws.clone();
@@ -110,12 +87,6 @@ pub async fn run(
         settings.clone(),
     ));
 
-    let subs = Subscriptions::new(
-        registration.id(),
-        Arc::clone(state.manager.hub()),
-        control.clone(),
-        settings.outbound_frames,
-    );
     let mut session = Session {
         id: registration.id(),
         channel,
@@ -124,7 +95,8 @@ pub async fn run(
         subs,
     };
     tracing::debug!(session = session.id, "websocket session opened");
-    if let Err(error) = session.open_channel(since).await {
+    let store = session.state.manager.store().clone();
+    if let Err(error) = session.subs.replay_pending(&store, &session.outbox).await {
         session.send(Frame::error(&error, None));
     }
     let stream = read_loop(stream, &mut session, &control, &settings).await;

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::{outbox::Outbox, registry::Control};
 use crate::{
+    agents::model::is_address,
     hub::{Event, Hub, Subscriber, Topic},
     protocol::{ErrorCode, Frame, ProtocolError, events},
     store::{Store, StoreError},
@@ -29,6 +30,8 @@ pub struct Subscriptions {
     topics: HashSet<Topic>,
     /// The last seq sent to the client, per agent.
     delivered: HashMap<String, u64>,
+    /// Agents whose stored events must still be replayed (`?since=`).
+    pending_replay: Vec<(String, u64)>,
 }
 
 impl Subscriptions {
@@ -41,7 +44,49 @@ impl Subscriptions {
             rx,
             topics: HashSet::new(),
             delivered: HashMap::new(),
+            pending_replay: Vec::new(),
         }
+    }
+
+    /// Subscribes to the path channel before the upgrade completes, so that a
+    /// client that sees its connection open misses no later event: the agent
+    /// named by the channel and, for a contract address, every agent acting on
+    /// it. With `since`, their stored events are replayed by `replay_pending`.
+    pub async fn open_channel(
+        &mut self,
+        store: &Store,
+        channel: &str,
+        since: Option<u64>,
+    ) -> Result<(), ProtocolError> {
+        let mut agents = vec![channel.to_string()];
+        if is_address(channel) {
+            self.follow_contract(channel);
+            let of_contract = store.agents_of_contract(channel).await.map_err(internal)?;
+            agents.extend(of_contract.into_iter().map(|a| a.agent_id));
+        }
+        for agent_id in agents {
+            match since {
+                None => self.follow(store, &agent_id).await?,
+                Some(since) => {
+                    self.add(Topic::Agent(agent_id.clone()));
+                    self.delivered.insert(agent_id.clone(), since);
+                    self.pending_replay.push((agent_id, since));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays what `open_channel` left to replay.
+    pub async fn replay_pending(
+        &mut self,
+        store: &Store,
+        outbox: &Outbox,
+    ) -> Result<(), ProtocolError> {
+        for (agent_id, since) in std::mem::take(&mut self.pending_replay) {
+            self.replay(store, outbox, &agent_id, since).await?;
+        }
+        Ok(())
     }
 
     /// The next event handed over by the hub.

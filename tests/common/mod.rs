@@ -2,6 +2,8 @@
 //! WebSocket clients, and waiting on conditions with deadlines (never sleeps).
 #![allow(dead_code)]
 
+pub mod client;
+pub mod pg;
 pub mod process;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -46,6 +48,10 @@ impl TestServer {
 
     /// A server on the database at `database_url` (kept by the caller).
     pub async fn start_on(database_url: &str, configure: impl FnOnce(&mut Config)) -> TestServer {
+        // Logs go to the test's output (shown for failures); RUST_LOG filters.
+        if std::env::var_os("RUST_LOG").is_some() {
+            agentport::telemetry::init_logging(agentport::config::LogFormat::Text);
+        }
         let mut config = Config::for_tests(database_url);
         // Test clients that are still open at shutdown do not read: do not wait
         // long for their close replies.
