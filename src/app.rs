@@ -78,15 +78,56 @@ impl AppState {
 }
 
 /// The routes of the one port.
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
+    let router = Router::new()
         .route("/", get(http::health))
         .route("/health", get(http::health))
         .route("/ready", get(http::ready))
         .route("/metrics", get(http::metrics))
         .route("/ws/agent/{channel}", get(ws::upgrade))
-        .layer(middleware::from_fn(http::record_request))
-        .with_state(state)
+        .merge(http::api::router())
+        .merge(http::legacy::router())
+        .layer(middleware::from_fn(http::record_request));
+    let router = match cors(cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// CORS for browser frontends on other origins (`AGENTPORT_CORS_ORIGINS`).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    let origins: Vec<&str> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.contains(&"*") {
+        AllowOrigin::any()
+    } else {
+        let parsed = origins
+            .iter()
+            .filter_map(|o| match o.parse() {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    tracing::warn!(origin = o, "ignoring an invalid CORS origin");
+                    None
+                }
+            })
+            .collect::<Vec<_>>();
+        AllowOrigin::list(parsed)
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods(Any)
+            .allow_headers(Any)
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 /// A bound server, not yet serving: tests read its address before they start it.
@@ -155,7 +196,7 @@ impl App {
         } = self;
         let stop = CancellationToken::new();
         let serving = Serving {
-            router: router(Arc::clone(&state)),
+            router: router(Arc::clone(&state), &config.cors_origins),
             tls: tls.clone(),
             stop: stop.clone(),
             tasks: state.tasks.clone(),

@@ -384,6 +384,33 @@ impl Manager {
         self.store.runs(agent_id, limit).await.map_err(internal)
     }
 
+    pub async fn agents(&self) -> Result<Vec<Agent>> {
+        self.store.agents().await.map_err(internal)
+    }
+
+    pub async fn agents_of_contract(&self, address: &str) -> Result<Vec<Agent>> {
+        self.store
+            .agents_of_contract(address)
+            .await
+            .map_err(internal)
+    }
+
+    pub async fn functions(&self, agent_id: &str) -> Result<Vec<Function>> {
+        self.store.functions(agent_id).await.map_err(internal)
+    }
+
+    pub async fn events_since(
+        &self,
+        agent_id: &str,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        self.store
+            .events_since(agent_id, since, limit)
+            .await
+            .map_err(internal)
+    }
+
     pub async fn stream_bounds(&self, agent_id: &str) -> Result<StreamBounds> {
         self.store.stream_bounds(agent_id).await.map_err(internal)
     }

@@ -3,9 +3,10 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// Whether an agent runs on its schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentStatus {
     Active,
@@ -30,7 +31,7 @@ impl AgentStatus {
 }
 
 /// What calling a function does: observe, or change state (with or without value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FunctionType {
     Read,
@@ -58,7 +59,7 @@ impl FunctionType {
 }
 
 /// Where a notification goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationType {
     Email,
@@ -116,7 +117,7 @@ impl ScheduleKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Contract {
     pub contract_id: String,
@@ -125,12 +126,13 @@ pub struct Contract {
     pub name: String,
     #[serde(rename = "type")]
     pub contract_type: String,
+    #[schema(value_type = Object)]
     pub abi: Value,
     pub deployed_at: Option<String>,
     pub owner_address: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Agent {
     pub agent_id: String,
@@ -141,7 +143,9 @@ pub struct Agent {
     pub gas_limit: String,
     pub max_priority_fee: String,
     pub owner: Option<String>,
+    #[schema(value_type = Object)]
     pub contract_state: Value,
+    #[schema(value_type = Option<Object>)]
     pub policy: Option<Value>,
     /// Set by `configure_agent`: the wizard finished.
     pub configured: bool,
@@ -152,7 +156,7 @@ pub struct Agent {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Function {
     pub function_id: String,
@@ -161,7 +165,9 @@ pub struct Function {
     pub function_signature: String,
     pub function_type: FunctionType,
     pub is_enabled: bool,
+    #[schema(value_type = Object)]
     pub validation_rules: Value,
+    #[schema(value_type = Option<Object>)]
     pub abi: Option<Value>,
     #[serde(rename = "created_at")]
     pub created_at: String,
@@ -169,7 +175,7 @@ pub struct Function {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Schedule {
     pub schedule_id: String,
@@ -196,12 +202,13 @@ impl Schedule {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub notification_id: String,
     pub agent_id: String,
     pub notification_type: NotificationType,
+    #[schema(value_type = Object)]
     pub configuration: Value,
     pub is_enabled: bool,
     #[serde(rename = "created_at")]
@@ -211,13 +218,15 @@ pub struct Notification {
 }
 
 /// One recorded run of an agent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Run {
     pub run_id: String,
     pub agent_id: String,
     pub trigger: String,
     pub status: String,
+    #[schema(value_type = Option<Object>)]
     pub request: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
     pub error: Option<String>,
     pub started_at: String,
@@ -225,7 +234,7 @@ pub struct Run {
 }
 
 /// Everything about one agent, as `get_agent` and the REST API return it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AgentDetails {
     pub agent: Agent,
     pub functions: Vec<Function>,

@@ -148,6 +148,17 @@ impl Inbound {
 }
 
 impl Request {
+    /// Parses a REST body as the `data` of a request of type `kind`, with the
+    /// same fields and validation as over the WebSocket.
+    pub fn from_body(
+        kind: &'static str,
+        body: Map<String, Value>,
+    ) -> Result<Request, ProtocolError> {
+        let mut top = Map::new();
+        top.insert("data".into(), Value::Object(body));
+        Request::parse(kind, &top)
+    }
+
     fn parse(kind: &'static str, top: &Map<String, Value>) -> Result<Request, ProtocolError> {
         let empty = Map::new();
         let data = match top.get("data") {

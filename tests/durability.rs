@@ -1,0 +1,87 @@
+//! Data survives a crash: the binary is killed with SIGKILL mid-life and started
+//! again on the same SQLite file.
+
+mod common;
+
+use common::{
+    client::{Client, TOKEN, wizard},
+    process::Process,
+};
+use serde_json::{Value, json};
+
+async fn client(process: &Process, channel: &str, query: &str) -> Client {
+    let url = format!("ws://127.0.0.1:{}/ws/agent/{channel}{query}", process.port);
+    Client::new(tokio_tungstenite::connect_async(url).await.unwrap().0)
+}
+
+#[tokio::test]
+async fn agents_and_events_survive_kill_9_and_restart() {
+    let mut process = Process::start(&[]).await;
+    let agent_id = "6d0f8a52-9c1e-4b7a-8f3d-2e5c4b1a0f9e";
+    let mut wizard_client = client(&process, agent_id, "").await;
+    wizard(&mut wizard_client, agent_id, TOKEN).await;
+    wizard_client
+        .send(json!({"type": "configure_agent", "data": {"agent_id": agent_id}}))
+        .await;
+    wizard_client.until("agent_configured").await;
+    wizard_client
+        .ok("start_agent", json!({"agent_id": agent_id}))
+        .await;
+    wizard_client.until("status").await;
+    let before: Vec<Value> = {
+        let mut replay = client(&process, agent_id, "?since=0").await;
+        replay.send(json!({"type": "ping", "id": "end"})).await;
+        replay.until("pong").await;
+        replay
+            .frames
+            .into_iter()
+            .filter(|f| f.get("seq").is_some())
+            .collect()
+    };
+    assert!(before.len() >= 8, "{before:?}");
+
+    // SIGKILL: no graceful anything.
+    process.child.start_kill().unwrap();
+    let status = process.child.wait().await.unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    let Process { dir, .. } = process;
+    assert!(dir.path().join("agentport.db").exists());
+
+    let mut process = Process::start_in(dir, &[]).await;
+    let mut again = client(&process, agent_id, "?since=0").await;
+    again
+        .send(json!({"type": "get_agent", "data": {"agent_id": agent_id}}))
+        .await;
+    let details = again.until("get_agent_response").await;
+    assert_eq!(details["data"]["agent"]["status"], "active");
+    assert_eq!(details["data"]["agent"]["configured"], true);
+    assert_eq!(details["data"]["functions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        details["data"]["notifications"].as_array().unwrap().len(),
+        3
+    );
+    let after: Vec<Value> = again
+        .frames
+        .iter()
+        .filter(|f| f.get("seq").is_some())
+        .cloned()
+        .collect();
+    assert_eq!(
+        after, before,
+        "the same events, byte for byte, after the crash"
+    );
+
+    // The stream continues where it was.
+    again.ok("stop_agent", json!({"agent_id": agent_id})).await;
+    let stopped = again.until("agent_stopped").await;
+    assert_eq!(
+        stopped["seq"].as_u64().unwrap(),
+        before.last().unwrap()["seq"].as_u64().unwrap() + 1
+    );
+    drop(again);
+    process.signal("TERM");
+    assert_eq!(process.exit_code(common::DEADLINE).await, Some(0));
+}
