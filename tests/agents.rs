@@ -38,6 +38,7 @@ on_both_databases!(
     execution_view_on_the_contract_channel_follows_the_agent,
     every_failure_names_its_request,
     since_replays_without_gap_or_duplicate_while_events_keep_coming,
+    subscribe_and_unsubscribe_on_any_connection,
 );
 
 fn uuid() -> String {
@@ -514,5 +515,64 @@ async fn since_replays_without_gap_or_duplicate_while_events_keep_coming(server:
     }
     let expected: Vec<u64> = (4..=last).collect();
     assert_eq!(seqs, expected, "every event after 3, once, in order");
+    server.shutdown().await.unwrap();
+}
+
+async fn subscribe_and_unsubscribe_on_any_connection(server: TestServer) {
+    let agent_id = uuid();
+    let mut owner = Client::new(server.connect(&agent_id).await);
+    owner
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    owner
+        .ok("create_agent", json!({"contractId": TOKEN, "name": "s"}))
+        .await;
+    owner.ok("stop_agent", json!({})).await;
+
+    // A connection on an unrelated channel subscribes with since=0, with an id.
+    let mut watcher = Client::new(server.connect("dashboard").await);
+    watcher
+        .send(json!({"type": "subscribe", "id": 7, "data": {"agent_id": agent_id, "since": 0}}))
+        .await;
+    let reply = watcher.until("subscribe_response").await;
+    assert_eq!(reply["id"], 7);
+    assert_eq!(reply["data"]["status"], "success");
+    let last = reply["data"]["last_seq"].as_u64().unwrap();
+    let mut seqs = Vec::new();
+    while seqs.last() != Some(&last) {
+        if let Some(seq) = watcher.next().await["seq"].as_u64() {
+            seqs.push(seq);
+        }
+    }
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
+    // Live events follow.
+    owner.ok("start_agent", json!({})).await;
+    assert_eq!(
+        watcher.until("agent_started").await["seq"].as_u64(),
+        Some(last + 1)
+    );
+    // After unsubscribe, nothing more arrives (checked with a round trip after
+    // another event).
+    watcher
+        .send(json!({"type": "unsubscribe", "data": {"agent_id": agent_id}}))
+        .await;
+    assert_eq!(
+        watcher.until("unsubscribe_response").await["data"]["subscribed"],
+        true
+    );
+    owner.ok("stop_agent", json!({})).await;
+    owner.until("agent_stopped").await;
+    watcher.send(json!({"type": "ping", "id": "after"})).await;
+    let frame = watcher.until("pong").await;
+    assert_eq!(frame["id"], "after");
+    let stopped_after = watcher
+        .frames
+        .iter()
+        .skip_while(|f| f["type"] != "unsubscribe_response")
+        .any(|f| f["type"] == "agent_stopped");
+    assert!(!stopped_after, "an event arrived after unsubscribe");
     server.shutdown().await.unwrap();
 }

@@ -22,6 +22,10 @@ use crate::{
 /// Events read from the store per query during replays and gap fills.
 const PAGE: u32 = 500;
 
+/// Agents (and contracts) one connection may follow at once: each costs a hub
+/// entry, and a client must not grow the server without bound.
+const MAX_TOPICS: usize = 1024;
+
 pub struct Subscriptions {
     session: u64,
     hub: Arc<Hub>,
@@ -60,7 +64,7 @@ impl Subscriptions {
     ) -> Result<(), ProtocolError> {
         let mut agents = vec![channel.to_string()];
         if is_address(channel) {
-            self.follow_contract(channel);
+            self.follow_contract(channel)?;
             let of_contract = store.agents_of_contract(channel).await.map_err(internal)?;
             agents.extend(of_contract.into_iter().map(|a| a.agent_id));
         }
@@ -68,7 +72,7 @@ impl Subscriptions {
             match since {
                 None => self.follow(store, &agent_id).await?,
                 Some(since) => {
-                    self.add(Topic::Agent(agent_id.clone()));
+                    self.add(Topic::Agent(agent_id.clone()))?;
                     self.delivered.insert(agent_id.clone(), since);
                     self.pending_replay.push((agent_id, since));
                 }
@@ -99,14 +103,20 @@ impl Subscriptions {
     }
 
     /// Starts receiving a topic's live events; false if already followed.
-    fn add(&mut self, topic: Topic) -> bool {
+    fn add(&mut self, topic: Topic) -> Result<bool, ProtocolError> {
         if self.topics.contains(&topic) {
-            return false;
+            return Ok(false);
+        }
+        if self.topics.len() >= MAX_TOPICS {
+            return Err(ProtocolError::new(
+                ErrorCode::TooLarge,
+                format!("a connection follows at most {MAX_TOPICS} agents: unsubscribe first"),
+            ));
         }
         self.hub
             .subscribe(topic.clone(), self.session, self.subscriber.clone());
         self.topics.insert(topic);
-        true
+        Ok(true)
     }
 
     pub fn remove(&mut self, topic: &Topic) -> bool {
@@ -120,7 +130,7 @@ impl Subscriptions {
     /// Follows an agent from now on (no replay): live events after its current
     /// last seq are delivered.
     pub async fn follow(&mut self, store: &Store, agent_id: &str) -> Result<(), ProtocolError> {
-        if !self.add(Topic::Agent(agent_id.to_string())) {
+        if !self.add(Topic::Agent(agent_id.to_string()))? {
             return Ok(());
         }
         let bounds = store.stream_bounds(agent_id).await.map_err(internal)?;
@@ -130,8 +140,9 @@ impl Subscriptions {
     }
 
     /// Follows a contract address: live events of every agent acting on it.
-    pub fn follow_contract(&mut self, address: &str) {
-        self.add(Topic::Contract(address.to_ascii_lowercase()));
+    pub fn follow_contract(&mut self, address: &str) -> Result<(), ProtocolError> {
+        self.add(Topic::Contract(address.to_ascii_lowercase()))?;
+        Ok(())
     }
 
     /// Follows an agent and first sends every stored event with seq > `since`.
@@ -143,7 +154,7 @@ impl Subscriptions {
         agent_id: &str,
         since: u64,
     ) -> Result<(), ProtocolError> {
-        self.add(Topic::Agent(agent_id.to_string()));
+        self.add(Topic::Agent(agent_id.to_string()))?;
         let bounds = store.stream_bounds(agent_id).await.map_err(internal)?;
         if let Some(oldest) = bounds.oldest_seq
             && since + 1 < oldest
