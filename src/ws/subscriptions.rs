@@ -182,6 +182,11 @@ impl Subscriptions {
         outbox: &Outbox,
         event: &Event,
     ) -> Result<(), ProtocolError> {
+        let follows_contract = self.topics.iter().any(|t| matches!(t, Topic::Contract(_)));
+        if !self.delivered.contains_key(&event.agent_id) && !follows_contract {
+            // Queued before an unsubscribe.
+            return Ok(());
+        }
         let last = *self
             .delivered
             .entry(event.agent_id.clone())
