@@ -59,6 +59,32 @@ async def main():
         await ws.send(json.dumps({"type": "ping", "data": {"pad": "x" * (1 << 20)}}))
         await expect_close(ws, 1009)
 
+    # The configuration wizard's way: one step at a time, 8 s for its reply.
+    agent_id = "9b2e7c1a-4d3f-4a6b-8c5d-1e0f2a3b4c5d"
+    token = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    async with connect(f"{BASE}/ws/agent/{agent_id}") as ws:
+
+        async def step(kind, data):
+            await ws.send(json.dumps({"type": kind, "data": data}))
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 8))
+                if frame["type"] == f"{kind}_response":
+                    assert frame["data"]["status"] != "error", frame
+                    return frame
+
+        abi = json.dumps([{"type": "function", "name": "totalSupply", "inputs": []}])
+        await step("create_contract", {"contract_id": token, "address": token, "chain_id": 31337,
+                                       "name": "T", "type": "ERC20", "abi": abi,
+                                       "deployed_at": "2024-05-01T12:00:00.000Z", "agent_id": agent_id})
+        created = await step("create_agent", {"contractId": token, "name": "py", "description": "",
+                                              "status": "paused", "agent_id": agent_id})
+        assert created["data"]["agent"]["agentId"] == agent_id
+        await ws.send(json.dumps({"type": "configure_agent", "data": {"agent_id": agent_id}}))
+        kinds = []
+        while "agent_configured" not in kinds:
+            kinds.append(json.loads(await asyncio.wait_for(ws.recv(), 8))["type"])
+        assert kinds.index("configure_agent_response") < kinds.index("agent_configured"), kinds
+
     print("interop ok")
 
 
