@@ -16,7 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    agents::Manager,
+    agents::{Manager, runtime::RuntimeSettings},
     config::Config,
     http,
     hub::Hub,
@@ -49,11 +49,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    fn new(config: &Config, store: Store) -> Self {
+    fn new(config: &Config, store: Store, runtime: RuntimeSettings) -> Self {
         Self {
             ws: ws::Settings::from_config(config),
             registry: Registry::new(config.max_connections),
-            manager: Manager::new(store, Arc::new(Hub::default())),
+            manager: Manager::new(store, Arc::new(Hub::default()), runtime),
             tasks: TaskTracker::new(),
             started_at: Instant::now(),
             phase: AtomicU8::new(Phase::Starting as u8),
@@ -141,6 +141,8 @@ pub struct App {
 impl App {
     pub async fn bind(config: Config) -> anyhow::Result<App> {
         telemetry::metrics();
+        // Outgoing TLS (RPC, LLM, webhooks, SMTP) uses ring, like the listener.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
             _ => None,
@@ -165,7 +167,8 @@ impl App {
             _ => {}
         }
         let store = Store::connect(&config.database_url).await?;
-        let state = Arc::new(AppState::new(&config, store));
+        let state = Arc::new(AppState::new(&config, store, runtime_settings(&config)?));
+        state.manager.runtime().resume().await?;
         Ok(App {
             config,
             listener,
@@ -239,6 +242,8 @@ impl App {
         state.registry.stop_all(batch, pause).await;
         state.tasks.close();
         let drained = tokio::time::timeout_at(deadline, async {
+            // Timers stop; runs in progress stop at their next safe point.
+            state.manager.runtime().shutdown().await;
             state.tasks.wait().await;
             state.registry.wait_empty().await;
         })
@@ -279,6 +284,79 @@ async fn reload_on_sighup(tls: Option<Arc<Tls>>, stop: CancellationToken) {
             None => tracing::info!("SIGHUP: no TLS certificate to reload"),
         }
     }
+}
+
+/// The executor, LLM client and notifier the configuration asks for.
+fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
+    use crate::{
+        agents::{
+            executor::{EvmExecutor, Executor, HttpExecutor},
+            notify::{Notifier, NotifierSettings},
+            policy::llm::LlmClient,
+        },
+        config::ExecutorKind,
+    };
+    let evm = || -> anyhow::Result<Option<Executor>> {
+        let Some(url) = &config.evm_rpc_url else {
+            return Ok(None);
+        };
+        let key = config.evm_private_key.as_ref().map(|k| k.expose());
+        let evm = EvmExecutor::new(url, key, config.receipt_timeout).map_err(anyhow::Error::msg)?;
+        Ok(Some(Executor::Evm(evm)))
+    };
+    let http = || -> anyhow::Result<Option<Executor>> {
+        let Some(url) = &config.contract_api_url else {
+            return Ok(None);
+        };
+        let http = HttpExecutor::new(url, config.receipt_timeout).map_err(anyhow::Error::msg)?;
+        Ok(Some(Executor::Http(http)))
+    };
+    let executor = match config.executor {
+        ExecutorKind::Auto => match evm()? {
+            Some(evm) => Some(evm),
+            None => http()?,
+        },
+        ExecutorKind::Evm => Some(evm()?.context("AGENTPORT_EXECUTOR=evm needs EVM_RPC_URL")?),
+        ExecutorKind::Http => {
+            Some(http()?.context("AGENTPORT_EXECUTOR=http needs CONTRACT_API_URL")?)
+        }
+    };
+    match &executor {
+        Some(executor) => tracing::info!(
+            executor = executor.name(),
+            "agents' calls go through this executor"
+        ),
+        None => tracing::warn!(
+            "no executor configured (EVM_RPC_URL or CONTRACT_API_URL): runs can only observe nothing"
+        ),
+    }
+    let llm = match &config.openai_api_key {
+        Some(key) => Some(
+            LlmClient::new(
+                &config.openai_base_url,
+                key.clone(),
+                &config.model,
+                config.llm_timeout,
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
+    let notifier = Notifier::new(NotifierSettings {
+        telegram_api: config.telegram_api_url.clone(),
+        telegram_token: config.telegram_bot_token.clone(),
+        smtp_url: config.smtp_url.clone(),
+        smtp_from: config.smtp_from.clone(),
+        attempts: config.notify_attempts,
+        backoff: config.notify_backoff,
+        ..NotifierSettings::default()
+    });
+    Ok(RuntimeSettings {
+        executor,
+        max_actions: config.max_actions_per_run,
+        llm,
+        notifier,
+    })
 }
 
 /// Applies event retention every minute until `stop`.

@@ -3,7 +3,7 @@
 //! Defaults are chosen so that `agentport` with no arguments and no services runs
 //! anywhere: a platform only has to set `PORT`.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use clap::{Parser, ValueEnum};
 
@@ -16,6 +16,44 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log collectors.
     Json,
+}
+
+/// A value that must never be printed: `Debug` shows `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(value.to_string()))
+    }
+}
+
+/// Which executor runs agents' calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    /// `evm` when EVM_RPC_URL is set, else `http` when CONTRACT_API_URL is set.
+    Auto,
+    Evm,
+    Http,
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -69,6 +107,84 @@ pub struct Config {
     /// any). None by default.
     #[arg(long, env = "AGENTPORT_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// JSON-RPC endpoint of the EVM node agents read from and write to.
+    #[arg(long, env = "EVM_RPC_URL")]
+    pub evm_rpc_url: Option<String>,
+
+    /// Private key that signs agents' transactions. Environment only in
+    /// production; never stored, logged or echoed.
+    #[arg(long, env = "EVM_PRIVATE_KEY", hide_env_values = true)]
+    pub evm_private_key: Option<Secret>,
+
+    /// The legacy contract API (`POST {url}/contracts/read|write`).
+    #[arg(long, env = "CONTRACT_API_URL")]
+    pub contract_api_url: Option<String>,
+
+    /// Which executor agents use: auto, evm or http.
+    #[arg(long, env = "AGENTPORT_EXECUTOR", value_enum, default_value_t = ExecutorKind::Auto)]
+    pub executor: ExecutorKind,
+
+    /// Seconds to wait for a transaction's receipt.
+    #[arg(long = "receipt-timeout-secs", value_name = "SECS", env = "AGENTPORT_RECEIPT_TIMEOUT_SECS", default_value = "60", value_parser = parse_secs)]
+    pub receipt_timeout: Duration,
+
+    /// Most actions one run may take (a policy's `max_actions` can lower or raise it).
+    #[arg(long, env = "AGENTPORT_MAX_ACTIONS_PER_RUN", default_value_t = 5)]
+    pub max_actions_per_run: usize,
+
+    /// Key of the OpenAI-compatible API used by `llm` policies.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<Secret>,
+
+    /// Base URL of the OpenAI-compatible API (`…/chat/completions` is appended).
+    #[arg(
+        long,
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1"
+    )]
+    pub openai_base_url: String,
+
+    /// Model of `llm` policies that name none.
+    #[arg(long, env = "AGENTPORT_MODEL", default_value = "gpt-4o-mini")]
+    pub model: String,
+
+    /// Seconds one LLM request may take (it is retried twice on failure).
+    #[arg(long = "llm-timeout-secs", value_name = "SECS", env = "AGENTPORT_LLM_TIMEOUT_SECS", default_value = "30", value_parser = parse_secs)]
+    pub llm_timeout: Duration,
+
+    /// Bot token for Telegram notifications.
+    #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    pub telegram_bot_token: Option<Secret>,
+
+    /// Telegram Bot API base URL.
+    #[arg(
+        long,
+        env = "AGENTPORT_TELEGRAM_API_URL",
+        default_value = "https://api.telegram.org"
+    )]
+    pub telegram_api_url: String,
+
+    /// SMTP server for email notifications: `smtp://user:pass@host:587` (STARTTLS),
+    /// `smtps://…` (TLS) or `smtp://host:25?tls=none` (plain).
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// Sender of email notifications.
+    #[arg(
+        long,
+        env = "AGENTPORT_SMTP_FROM",
+        default_value = "agentport <agentport@localhost>"
+    )]
+    pub smtp_from: String,
+
+    /// Attempts per notification before it is reported as failed.
+    #[arg(long, env = "AGENTPORT_NOTIFY_ATTEMPTS", default_value_t = 3)]
+    pub notify_attempts: u32,
+
+    /// Seconds before the first retry of a notification (doubling after).
+    #[arg(long = "notify-backoff-secs", value_name = "SECS", env = "AGENTPORT_NOTIFY_BACKOFF_SECS", default_value = "1", value_parser = parse_secs)]
+    pub notify_backoff: Duration,
 
     /// Most WebSocket connections open at once; upgrades beyond it get 503.
     #[arg(long, env = "AGENTPORT_MAX_CONNECTIONS", default_value_t = 100_000)]
@@ -177,6 +293,14 @@ mod tests {
         assert_eq!(parse_secs("0.25").unwrap(), Duration::from_millis(250));
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("soon").is_err());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let config =
+            Config::try_parse_from(["agentport", "--evm-private-key", "0xdeadbeef"]).unwrap();
+        assert!(!format!("{config:?}").contains("deadbeef"));
+        assert_eq!(config.evm_private_key.unwrap().expose(), "0xdeadbeef");
     }
 
     #[test]

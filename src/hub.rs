@@ -48,10 +48,18 @@ impl Event {
     }
 }
 
-/// A session's inbox of events.
+/// What reaches a session's inbox: an event, or a reply finished in the
+/// background (e.g. a run's outcome, after the run's own events).
+#[derive(Debug)]
+pub enum Delivery {
+    Event(Arc<Event>),
+    Reply(crate::protocol::Frame),
+}
+
+/// A session's inbox.
 #[derive(Debug, Clone)]
 pub struct Subscriber {
-    pub tx: mpsc::Sender<Arc<Event>>,
+    pub tx: mpsc::Sender<Delivery>,
     pub control: Control,
 }
 
@@ -98,7 +106,7 @@ impl Hub {
         }
         for subscriber in targets.into_values() {
             if let Err(mpsc::error::TrySendError::Full(_)) =
-                subscriber.tx.try_send(Arc::clone(&event))
+                subscriber.tx.try_send(Delivery::Event(Arc::clone(&event)))
             {
                 subscriber.control.end(Ending::Server(
                     CloseCode::TryAgainLater,
@@ -146,9 +154,13 @@ mod tests {
         hub.subscribe(Topic::Contract("0xab".into()), 2, sub(tx2));
         hub.subscribe(Topic::Agent("b".into()), 3, sub(tx3));
         hub.publish(event("a", 1), "0xAB");
-        assert_eq!(rx1.try_recv().unwrap().seq, 1);
+        let seq = |d: Delivery| match d {
+            Delivery::Event(e) => e.seq,
+            Delivery::Reply(_) => panic!("not an event"),
+        };
+        assert_eq!(seq(rx1.try_recv().unwrap()), 1);
         assert!(rx1.try_recv().is_err(), "one copy per session");
-        assert_eq!(rx2.try_recv().unwrap().seq, 1);
+        assert_eq!(seq(rx2.try_recv().unwrap()), 1);
         assert!(rx3.try_recv().is_err(), "never other agents' events");
         hub.unsubscribe(&Topic::Agent("a".into()), 1);
         hub.unsubscribe(&Topic::Contract("0xab".into()), 1);

@@ -69,17 +69,24 @@ async fn agents_and_events_survive_kill_9_and_restart() {
         .filter(|f| f.get("seq").is_some())
         .cloned()
         .collect();
-    assert_eq!(
-        after, before,
-        "the same events, byte for byte, after the crash"
-    );
+    // The same events, byte for byte; the resumed schedule may add a `status`.
+    assert!(after.len() >= before.len(), "{after:?}");
+    assert_eq!(after[..before.len()], before[..], "events after the crash");
 
     // The stream continues where it was.
     again.ok("stop_agent", json!({"agent_id": agent_id})).await;
     let stopped = again.until("agent_stopped").await;
-    assert_eq!(
-        stopped["seq"].as_u64().unwrap(),
-        before.last().unwrap()["seq"].as_u64().unwrap() + 1
+    let last_before = before.last().unwrap()["seq"].as_u64().unwrap();
+    assert!(stopped["seq"].as_u64().unwrap() > last_before);
+    assert!(
+        again
+            .frames
+            .iter()
+            .filter_map(|f| f["seq"].as_u64())
+            .collect::<Vec<_>>()
+            .windows(2)
+            .all(|w| w[1] == w[0] + 1),
+        "no gap, no duplicate"
     );
     drop(again);
     process.signal("TERM");

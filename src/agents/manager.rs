@@ -7,37 +7,22 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{
-    model::{
-        Agent, AgentDetails, AgentStatus, Contract, Function, Notification, Run, Schedule, now,
-    },
+    model::{Agent, AgentDetails, AgentStatus, Contract, Function, Notification, Run, Schedule},
+    recorder::{Change, Recorder, Result, internal, not_found, status_of},
+    runtime::{Runtime, RuntimeSettings},
     schedule,
 };
 use crate::{
-    hub::{Event, Hub},
+    hub::Hub,
     protocol::{
         ErrorCode, ProtocolError,
-        events::{self, EventFrame, Status},
+        events::{self, EventFrame},
         requests::{
             CreateAgent, CreateContract, CreateFunction, CreateNotification, CreateSchedule,
         },
     },
-    store::{AgentUpdate, Store, StoreError, StoreTx, StoredEvent, StreamBounds},
+    store::{AgentUpdate, Store, StoredEvent, StreamBounds},
 };
-
-pub type Result<T> = std::result::Result<T, ProtocolError>;
-
-/// Logs the cause and tells the client only that it was internal.
-fn internal(error: StoreError) -> ProtocolError {
-    tracing::error!(%error, "store operation failed");
-    ProtocolError::new(
-        ErrorCode::Internal,
-        "internal error: the change was not saved",
-    )
-}
-
-fn not_found(agent_id: &str) -> ProtocolError {
-    ProtocolError::new(ErrorCode::NotFound, format!("agent {agent_id} not found"))
-}
 
 /// What `execute` did.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,66 +36,39 @@ pub struct Execution {
 
 #[derive(Debug, Clone)]
 pub struct Manager {
-    store: Store,
-    hub: Arc<Hub>,
-}
-
-/// A transaction and the events it will publish once committed.
-struct Change {
-    tx: StoreTx,
-    events: Vec<StoredEvent>,
-}
-
-impl Change {
-    async fn emit(&mut self, agent_id: &str, event: EventFrame) -> Result<()> {
-        let stored = self
-            .tx
-            .append_event(agent_id, event)
-            .await
-            .map_err(internal)?;
-        self.events.push(stored);
-        Ok(())
-    }
+    rec: Recorder,
+    runtime: Runtime,
 }
 
 impl Manager {
-    pub fn new(store: Store, hub: Arc<Hub>) -> Self {
-        Self { store, hub }
+    pub fn new(store: Store, hub: Arc<Hub>, runtime: RuntimeSettings) -> Self {
+        let rec = Recorder { store, hub };
+        let runtime = Runtime::new(rec.clone(), runtime);
+        Self { rec, runtime }
     }
 
     pub fn store(&self) -> &Store {
-        &self.store
+        &self.rec.store
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
+        &self.rec.hub
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     async fn begin(&self) -> Result<Change> {
-        Ok(Change {
-            tx: self.store.begin().await.map_err(internal)?,
-            events: Vec::new(),
-        })
+        self.rec.begin().await
     }
 
-    /// Commits, then hands the events to the hub (never before: a subscriber
-    /// must be able to read back from the store whatever it was sent).
     async fn commit(&self, change: Change, contract: &str) -> Result<()> {
-        change.tx.commit().await.map_err(internal)?;
-        for event in change.events {
-            self.hub
-                .publish(Arc::new(Event::from_stored(event)), contract);
-        }
-        Ok(())
+        self.rec.commit(change, contract).await
     }
 
     async fn existing(change: &mut Change, agent_id: &str) -> Result<Agent> {
-        change
-            .tx
-            .agent(agent_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| not_found(agent_id))
+        change.existing(agent_id).await
     }
 
     pub async fn create_contract(&self, request: &CreateContract) -> Result<Contract> {
@@ -150,6 +108,11 @@ impl Manager {
             )
             .await?;
         self.commit(change, &agent.contract_id).await?;
+        if agent.status == AgentStatus::Active {
+            self.runtime.schedule(agent_id);
+        } else {
+            self.runtime.unschedule(agent_id);
+        }
         Ok(agent)
     }
 
@@ -276,7 +239,7 @@ impl Manager {
                 events::agent_updated(agent_id, "description", json!(description)),
             )
             .await?;
-        let schedule = self.store.schedule(agent_id).await.map_err(internal)?;
+        let schedule = self.rec.store.schedule(agent_id).await.map_err(internal)?;
         change
             .emit(agent_id, status_of(&agent, schedule.as_ref()))
             .await?;
@@ -290,7 +253,7 @@ impl Manager {
         update: AgentUpdate<'_>,
         kind: &'static str,
     ) -> Result<Agent> {
-        let schedule = self.store.schedule(agent_id).await.map_err(internal)?;
+        let schedule = self.rec.store.schedule(agent_id).await.map_err(internal)?;
         self.update(agent_id, update, |id, agent| {
             vec![
                 events::lifecycle(kind, id),
@@ -324,6 +287,7 @@ impl Manager {
     pub async fn remove(&self, agent_id: &str) -> Result<()> {
         let mut change = self.begin().await?;
         let agent = Self::existing(&mut change, agent_id).await?;
+        self.runtime.unschedule(agent_id);
         change.tx.delete_agent(agent_id).await.map_err(internal)?;
         change
             .emit(agent_id, events::lifecycle("agent_removed", agent_id))
@@ -331,48 +295,11 @@ impl Manager {
         self.commit(change, &agent.contract_id).await
     }
 
-    /// Records an on-demand run. No runtime is attached yet: the run is stored
-    /// as failed, with a log event saying so.
-    pub async fn execute(&self, agent_id: &str, run_id: &str, request: Value) -> Result<Execution> {
-        let mut change = self.begin().await?;
-        let agent = Self::existing(&mut change, agent_id).await?;
-        let started = now();
-        let message = "no agent runtime is attached yet: the run was recorded but not executed";
-        let run = Run {
-            run_id: run_id.to_string(),
-            agent_id: agent_id.to_string(),
-            trigger: "manual".into(),
-            status: "failed".into(),
-            request: Some(request),
-            result: None,
-            error: Some(message.into()),
-            started_at: started.clone(),
-            finished_at: Some(started.clone()),
-        };
-        change.tx.insert_run(&run).await.map_err(internal)?;
-        change
-            .emit(agent_id, events::log(agent_id, "error", message, &started))
-            .await?;
-        self.commit(change, &agent.contract_id).await?;
-        Ok(Execution {
-            run_id: run.run_id,
-            ok: false,
-            message: message.into(),
-            results: Vec::new(),
-            logs: vec![json!({"timestamp": started, "level": "error", "message": message})],
-        })
-    }
-
-    pub async fn details(&self, agent_id: &str) -> Result<AgentDetails> {
-        self.store
-            .agent_details(agent_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| not_found(agent_id))
-    }
-
-    pub async fn runs(&self, agent_id: &str, limit: u32) -> Result<Vec<Run>> {
+    /// Runs one cycle now and returns its outcome. `params` are the execution
+    /// view's `{functions, contract}` (argument values for read functions).
+    pub async fn execute(&self, agent_id: &str, run_id: &str, params: Value) -> Result<Execution> {
         if self
+            .rec
             .store
             .agent(agent_id)
             .await
@@ -381,22 +308,49 @@ impl Manager {
         {
             return Err(not_found(agent_id));
         }
-        self.store.runs(agent_id, limit).await.map_err(internal)
+        Ok(self
+            .runtime
+            .run(agent_id, run_id, "manual", Some(params))
+            .await)
+    }
+
+    pub async fn details(&self, agent_id: &str) -> Result<AgentDetails> {
+        self.rec
+            .store
+            .agent_details(agent_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| not_found(agent_id))
+    }
+
+    pub async fn runs(&self, agent_id: &str, limit: u32) -> Result<Vec<Run>> {
+        if self
+            .rec
+            .store
+            .agent(agent_id)
+            .await
+            .map_err(internal)?
+            .is_none()
+        {
+            return Err(not_found(agent_id));
+        }
+        self.rec.store.runs(agent_id, limit).await.map_err(internal)
     }
 
     pub async fn agents(&self) -> Result<Vec<Agent>> {
-        self.store.agents().await.map_err(internal)
+        self.rec.store.agents().await.map_err(internal)
     }
 
     pub async fn agents_of_contract(&self, address: &str) -> Result<Vec<Agent>> {
-        self.store
+        self.rec
+            .store
             .agents_of_contract(address)
             .await
             .map_err(internal)
     }
 
     pub async fn functions(&self, agent_id: &str) -> Result<Vec<Function>> {
-        self.store.functions(agent_id).await.map_err(internal)
+        self.rec.store.functions(agent_id).await.map_err(internal)
     }
 
     pub async fn events_since(
@@ -405,14 +359,19 @@ impl Manager {
         since: u64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>> {
-        self.store
+        self.rec
+            .store
             .events_since(agent_id, since, limit)
             .await
             .map_err(internal)
     }
 
     pub async fn stream_bounds(&self, agent_id: &str) -> Result<StreamBounds> {
-        self.store.stream_bounds(agent_id).await.map_err(internal)
+        self.rec
+            .store
+            .stream_bounds(agent_id)
+            .await
+            .map_err(internal)
     }
 
     /// What `status` events say of the agent now, and where its stream is.
@@ -428,19 +387,4 @@ impl Manager {
             "last_seq": bounds.last_seq,
         }))
     }
-}
-
-/// The `status` event of an agent as it is now.
-fn status_of(agent: &Agent, schedule: Option<&Schedule>) -> EventFrame {
-    let running = agent.status == AgentStatus::Active;
-    let next = schedule
-        .filter(|s| s.is_active && running)
-        .and_then(|s| s.next_execution.as_deref());
-    events::status(&Status {
-        agent_id: &agent.agent_id,
-        status: agent.status.as_str(),
-        running,
-        last_executed: agent.last_executed.as_deref(),
-        next_execution: next,
-    })
 }

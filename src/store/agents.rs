@@ -167,6 +167,20 @@ impl Store {
         .collect()
     }
 
+    /// The agents that run on their schedule (status active).
+    pub async fn active_agents(&self) -> Result<Vec<Agent>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE status = 'active' ORDER BY created_at, agent_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(agent)
+        .collect()
+    }
+
     pub async fn contracts_at(&self, address: &str) -> Result<Vec<Contract>> {
         sqlx::query(
             "SELECT address, chain_id, name, contract_type, abi, deployed_at, owner_address \
@@ -335,6 +349,26 @@ impl StoreTx {
         .fetch_optional(&mut *self.tx)
         .await?;
         row.as_ref().map(agent).transpose()
+    }
+
+    /// Records when the agent last ran.
+    pub async fn set_last_executed(&mut self, id: &str, at: &str) -> Result<()> {
+        sqlx::query("UPDATE agents SET last_executed = $2 WHERE agent_id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records when the agent's schedule fires next.
+    pub async fn set_next_execution(&mut self, id: &str, next: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE schedules SET next_execution = $2 WHERE agent_id = $1")
+            .bind(id)
+            .bind(next)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     /// Deletes the agent and (by cascade) its configuration and runs. Its event

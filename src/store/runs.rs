@@ -66,6 +66,23 @@ impl StoreTx {
 }
 
 impl Store {
+    /// Marks runs left `running` by a crash or a kill as `interrupted`. Returns
+    /// how many there were.
+    pub async fn mark_interrupted_runs(&self, at: &str) -> Result<u64> {
+        let _turn = match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        Ok(sqlx::query(
+            "UPDATE runs SET status = 'interrupted', finished_at = $1, \
+             error = 'the server stopped during this run' WHERE status = 'running'",
+        )
+        .bind(at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// The agent's most recent runs, newest first.
     pub async fn runs(&self, agent_id: &str, limit: u32) -> Result<Vec<Run>> {
         sqlx::query(

@@ -5,7 +5,7 @@ pub mod handlers;
 mod outbox;
 pub mod registry;
 pub mod session;
-mod subscriptions;
+pub mod subscriptions;
 
 use std::{sync::Arc, time::Duration};
 

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     app::AppState,
-    hub::Event,
+    hub::{Delivery, Event},
     protocol::{CloseCode, Frame, ProtocolError},
     telemetry::names,
 };
@@ -135,8 +135,13 @@ async fn read_loop(
                 control.end(Ending::Server(CloseCode::GoingAway, "server shutting down"));
                 return Some(stream);
             }
-            Some(event) = session.subs.recv() => {
-                session.deliver(&event).await;
+            Some(delivery) = session.subs.recv() => {
+                match delivery {
+                    Delivery::Event(event) => session.deliver(&event).await,
+                    Delivery::Reply(frame) => {
+                        session.send(frame);
+                    }
+                }
                 continue;
             }
             next = time::timeout_at(deadline, stream.next()) => next,

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::{outbox::Outbox, registry::Control};
 use crate::{
     agents::model::is_address,
-    hub::{Event, Hub, Subscriber, Topic},
+    hub::{Delivery, Event, Hub, Subscriber, Topic},
     protocol::{ErrorCode, Frame, ProtocolError, events},
     store::{Store, StoreError},
 };
@@ -30,7 +30,7 @@ pub struct Subscriptions {
     session: u64,
     hub: Arc<Hub>,
     subscriber: Subscriber,
-    rx: mpsc::Receiver<Arc<Event>>,
+    rx: mpsc::Receiver<Delivery>,
     topics: HashSet<Topic>,
     /// The last seq sent to the client, per agent.
     delivered: HashMap<String, u64>,
@@ -93,9 +93,17 @@ impl Subscriptions {
         Ok(())
     }
 
-    /// The next event handed over by the hub.
-    pub async fn recv(&mut self) -> Option<Arc<Event>> {
+    /// The next event handed over by the hub, or a deferred reply.
+    pub async fn recv(&mut self) -> Option<Delivery> {
         self.rx.recv().await
+    }
+
+    /// A handle to put a reply into this inbox later, behind the events that
+    /// are published before it.
+    pub fn deferred(&self) -> Deferred {
+        Deferred {
+            tx: self.subscriber.tx.clone(),
+        }
     }
 
     pub fn follows(&self, topic: &Topic) -> bool {
@@ -243,6 +251,19 @@ impl Subscriptions {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Sends one reply through a session's inbox (see `Subscriptions::deferred`).
+#[derive(Debug, Clone)]
+pub struct Deferred {
+    tx: mpsc::Sender<Delivery>,
+}
+
+impl Deferred {
+    /// Waits for room; a session that is gone is not an error.
+    pub async fn send(self, frame: Frame) {
+        let _ = self.tx.send(Delivery::Reply(frame)).await;
     }
 }
 

@@ -192,8 +192,14 @@ pub async fn recv_close(ws: &mut Ws) -> CloseFrame {
     }
 }
 
+/// reqwest's TLS needs a process-wide crypto provider (ring, as the server).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A GET with a fresh connection: (status, content-type, body).
 pub async fn get(url: &str) -> (u16, String, String) {
+    install_crypto();
     let response = reqwest::get(url).await.expect("http get");
     let status = response.status().as_u16();
     let content_type = response

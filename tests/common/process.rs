@@ -28,6 +28,7 @@ impl Process {
 
     /// Starts the binary in `dir` (its default database is `dir/agentport.db`).
     pub async fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Process {
+        super::install_crypto();
         let mut command = Command::new(BIN);
         command
             .current_dir(dir.path())

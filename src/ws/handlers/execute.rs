@@ -21,23 +21,31 @@ pub async fn handle(
                "message": "Execution started"}),
         id,
     ));
-    let outcome = async {
-        session.follow(&agent_id).await?;
-        session
-            .state
-            .manager
-            .execute(&agent_id, &run_id, request.data)
-            .await
-    }
-    .await;
-    let reply = match outcome {
-        Ok(run) if run.ok => json!({"status": "success", "agent_id": agent_id, "run_id": run_id,
-            "results": run.results, "message": run.message, "logs": run.logs}),
-        Ok(run) => json!({"status": "error", "agent_id": agent_id, "run_id": run_id,
-            "message": run.message, "logs": run.logs}),
-        Err(error) => json!({"status": "error", "agent_id": agent_id, "run_id": run_id,
-            "message": error.message, "code": error.code.as_str(), "logs": []}),
-    };
-    session.send(Frame::reply("execute_response", reply, id));
+    // The sender follows the agent, so the run's log events reach it; the
+    // outcome goes through the same inbox, after them. The run goes on in the
+    // background: this connection keeps serving requests meanwhile.
+    let followed = session.follow(&agent_id).await;
+    let deferred = session.subs.deferred();
+    let manager = session.state.manager.clone();
+    let id = id.cloned();
+    session.state.tasks.spawn(async move {
+        let outcome = match followed {
+            Ok(()) => manager.execute(&agent_id, &run_id, request.data).await,
+            Err(error) => Err(error),
+        };
+        let reply = match outcome {
+            Ok(run) if run.ok => {
+                json!({"status": "success", "agent_id": agent_id, "run_id": run_id,
+                "results": run.results, "message": run.message, "logs": run.logs})
+            }
+            Ok(run) => json!({"status": "error", "agent_id": agent_id, "run_id": run_id,
+                "results": run.results, "message": run.message, "logs": run.logs}),
+            Err(error) => json!({"status": "error", "agent_id": agent_id, "run_id": run_id,
+                "message": error.message, "code": error.code.as_str(), "logs": []}),
+        };
+        deferred
+            .send(Frame::reply("execute_response", reply, id.as_ref()))
+            .await;
+    });
     Ok(())
 }

@@ -1,0 +1,325 @@
+//! Calls contracts on an EVM chain over JSON-RPC (alloy), with calldata built
+//! from the stored ABI entry at run time: reads are `eth_call`, writes signed
+//! EIP-1559 transactions. The key comes from the environment and never leaves
+//! this module.
+
+use std::time::Duration;
+
+use alloy::{
+    dyn_abi::{DynSolType, DynSolValue, FunctionExt, JsonAbiExt, Specifier},
+    json_abi::Function as AbiFunction,
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+};
+use serde_json::{Value, json};
+
+use super::{Call, WriteOutcome};
+
+pub struct EvmExecutor {
+    provider: DynProvider,
+    /// The account that signs writes; `None` when no key is configured.
+    sender: Option<Address>,
+    receipt_timeout: Duration,
+}
+
+impl std::fmt::Debug for EvmExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvmExecutor")
+            .field("sender", &self.sender)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EvmExecutor {
+    /// Builds the client; no network call happens here (the node may be down).
+    pub fn new(
+        rpc_url: &str,
+        private_key: Option<&str>,
+        receipt_timeout: Duration,
+    ) -> Result<Self, String> {
+        let url = rpc_url
+            .parse()
+            .map_err(|e| format!("EVM_RPC_URL is not a URL: {e}"))?;
+        let (provider, sender) = match private_key {
+            Some(key) => {
+                let signer: PrivateKeySigner = key
+                    .trim()
+                    .parse()
+                    .map_err(|_| "EVM_PRIVATE_KEY is not a valid private key".to_string())?;
+                let sender = signer.address();
+                let provider = ProviderBuilder::new()
+                    .wallet(EthereumWallet::from(signer))
+                    .connect_http(url)
+                    .erased();
+                (provider, Some(sender))
+            }
+            None => (ProviderBuilder::new().connect_http(url).erased(), None),
+        };
+        Ok(Self {
+            provider,
+            sender,
+            receipt_timeout,
+        })
+    }
+
+    pub fn sender(&self) -> Option<Address> {
+        self.sender
+    }
+
+    /// Fails unless the node serves the contract's chain.
+    pub async fn check_chain(&self, chain_id: i64) -> Result<(), String> {
+        let node = self
+            .provider
+            .get_chain_id()
+            .await
+            .map_err(|e| format!("EVM node unreachable: {e}"))?;
+        if i64::try_from(node).ok() != Some(chain_id) {
+            return Err(format!(
+                "the EVM node serves chain {node}, the contract is on chain {chain_id}"
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn read(&self, call: &Call<'_>) -> Result<Value, String> {
+        let (function, to, data) = encode(call)?;
+        let request = TransactionRequest::default().with_to(to).with_input(data);
+        let output = self
+            .provider
+            .call(request)
+            .await
+            .map_err(|e| describe_rpc_error(&e))?;
+        let values = function
+            .abi_decode_output(&output)
+            .map_err(|e| format!("cannot decode the output of {}: {e}", call.signature))?;
+        Ok(outputs_json(&values))
+    }
+
+    pub async fn write(
+        &self,
+        call: &Call<'_>,
+        gas_limit: u64,
+        max_priority_fee_wei: u128,
+    ) -> Result<WriteOutcome, String> {
+        if self.sender.is_none() {
+            return Err("no EVM_PRIVATE_KEY is configured: writes cannot be signed".into());
+        }
+        let (_, to, data) = encode(call)?;
+        let request = TransactionRequest::default()
+            .with_to(to)
+            .with_input(data)
+            .with_gas_limit(gas_limit)
+            .with_max_priority_fee_per_gas(max_priority_fee_wei)
+            .with_value(call.value.unwrap_or_default());
+        let pending = self
+            .provider
+            .send_transaction(request.clone())
+            .await
+            .map_err(|e| describe_rpc_error(&e))?;
+        let tx_hash = format!("{:#x}", pending.tx_hash());
+        let receipt = pending
+            .with_timeout(Some(self.receipt_timeout))
+            .get_receipt()
+            .await
+            .map_err(|e| {
+                format!(
+                    "no receipt for {tx_hash} within {:?}: {e}",
+                    self.receipt_timeout
+                )
+            })?;
+        let gas_used = receipt.gas_used;
+        if receipt.status() {
+            return Ok(WriteOutcome {
+                tx_hash,
+                success: true,
+                gas_used,
+                revert_reason: None,
+            });
+        }
+        // The receipt says only "failed": replay the call at its block for the reason.
+        let mut replay = request;
+        replay.from = self.sender;
+        let block = receipt.block_number.map(Into::into);
+        let reason = match block {
+            Some(block) => match self.provider.call(replay).block(block).await {
+                Err(error) => Some(describe_rpc_error(&error)),
+                Ok(_) => None,
+            },
+            None => None,
+        };
+        Ok(WriteOutcome {
+            tx_hash,
+            success: false,
+            gas_used,
+            revert_reason: Some(reason.unwrap_or_else(|| "reverted without a reason".into())),
+        })
+    }
+}
+
+/// The ABI entry, the contract address and the calldata of a call.
+fn encode(call: &Call<'_>) -> Result<(AbiFunction, Address, alloy::primitives::Bytes), String> {
+    let abi = call
+        .abi
+        .ok_or_else(|| format!("{} has no ABI entry to encode a call with", call.signature))?;
+    let function: AbiFunction = serde_json::from_value(abi.clone())
+        .map_err(|e| format!("the ABI entry of {} is not valid: {e}", call.signature))?;
+    let to: Address = call
+        .address
+        .parse()
+        .map_err(|_| format!("`{}` is not an address", call.address))?;
+    if call.args.len() != function.inputs.len() {
+        return Err(format!(
+            "{} takes {} argument(s), {} given",
+            call.signature,
+            function.inputs.len(),
+            call.args.len()
+        ));
+    }
+    let values = function
+        .inputs
+        .iter()
+        .zip(call.args)
+        .map(|(param, arg)| {
+            let ty: DynSolType = param
+                .resolve()
+                .map_err(|e| format!("type of `{}`: {e}", param.name))?;
+            ty.coerce_str(&arg_text(arg))
+                .map_err(|e| format!("argument `{}` ({}): {e}", param.name, param.ty))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let data = function
+        .abi_encode_input(&values)
+        .map_err(|e| format!("cannot encode {}: {e}", call.signature))?;
+    Ok((function, to, data.into()))
+}
+
+/// Arguments arrive as JSON; the ABI coercion reads text.
+fn arg_text(arg: &Value) -> String {
+    match arg {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Decoded outputs: one value as itself, several as an array.
+fn outputs_json(values: &[DynSolValue]) -> Value {
+    match values {
+        [one] => to_json(one),
+        many => Value::Array(many.iter().map(to_json).collect()),
+    }
+}
+
+/// uint/int as decimal strings (they overflow JSON numbers), bytes as 0x hex.
+pub fn to_json(value: &DynSolValue) -> Value {
+    match value {
+        DynSolValue::Bool(b) => json!(b),
+        DynSolValue::Int(i, _) => json!(i.to_string()),
+        DynSolValue::Uint(u, _) => json!(u.to_string()),
+        DynSolValue::Address(a) => json!(a.to_checksum(None)),
+        DynSolValue::FixedBytes(word, size) => json!(format!("0x{}", hex(&word[..*size]))),
+        DynSolValue::Bytes(bytes) => json!(format!("0x{}", hex(bytes))),
+        DynSolValue::String(s) => json!(s),
+        DynSolValue::Function(f) => json!(format!("0x{}", hex(f.as_slice()))),
+        DynSolValue::Array(items) | DynSolValue::FixedArray(items) | DynSolValue::Tuple(items) => {
+            Value::Array(items.iter().map(to_json).collect())
+        }
+        #[allow(unreachable_patterns)]
+        _ => Value::Null,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An RPC failure in words; a revert with its decoded reason.
+fn describe_rpc_error<E: std::fmt::Display + AsRevert>(error: &E) -> String {
+    if let Some(data) = error.revert_data()
+        && let Some(reason) = alloy::sol_types::decode_revert_reason(&data)
+    {
+        return format!("reverted: {reason}");
+    }
+    format!("{error}")
+}
+
+/// The revert data an RPC error carries, if any.
+trait AsRevert {
+    fn revert_data(&self) -> Option<alloy::primitives::Bytes>;
+}
+
+impl AsRevert for alloy::transports::TransportError {
+    fn revert_data(&self) -> Option<alloy::primitives::Bytes> {
+        self.as_error_resp()
+            .and_then(|payload| payload.as_revert_data())
+    }
+}
+
+/// Wei from a decimal number of gwei ("1.5").
+pub fn gwei_to_wei(gwei: &str) -> Result<u128, String> {
+    let (int, frac) = gwei.split_once('.').unwrap_or((gwei, ""));
+    if frac.len() > 9 {
+        return Err(format!("max_priority_fee {gwei} has more than 9 decimals"));
+    }
+    let int: u128 = int
+        .parse()
+        .map_err(|_| format!("max_priority_fee `{gwei}` is not a number"))?;
+    let frac_wei: u128 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}")
+            .parse()
+            .map_err(|_| format!("max_priority_fee `{gwei}` is not a number"))?
+    };
+    int.checked_mul(1_000_000_000)
+        .and_then(|w| w.checked_add(frac_wei))
+        .ok_or_else(|| format!("max_priority_fee {gwei} is too large"))
+}
+
+/// Parses a decimal amount of wei for payable calls.
+pub fn parse_value(text: &str) -> Result<U256, String> {
+    text.parse::<U256>()
+        .map_err(|_| format!("value `{text}` is not an amount of wei"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gwei_converts_exactly() {
+        assert_eq!(gwei_to_wei("1.5").unwrap(), 1_500_000_000);
+        assert_eq!(gwei_to_wei("2").unwrap(), 2_000_000_000);
+        assert_eq!(gwei_to_wei("0.000000001").unwrap(), 1);
+        assert!(gwei_to_wei("1.0000000001").is_err());
+        assert!(gwei_to_wei("x").is_err());
+    }
+
+    #[test]
+    fn calldata_is_built_from_the_abi_entry() {
+        let abi = json!({"type": "function", "name": "transfer", "stateMutability": "nonpayable",
+            "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
+            "outputs": [{"name": "", "type": "bool"}]});
+        let args = [
+            json!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+            json!(10),
+        ];
+        let call = Call {
+            address: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            signature: "transfer(address,uint256)",
+            abi: Some(&abi),
+            args: &args,
+            value: None,
+        };
+        let (_, _, data) = encode(&call).unwrap();
+        assert_eq!(hex(&data[..4]), "a9059cbb");
+        assert_eq!(data.len(), 4 + 64);
+        let short = Call {
+            args: &args[..1],
+            ..call
+        };
+        assert!(encode(&short).unwrap_err().contains("takes 2 argument"));
+    }
+}

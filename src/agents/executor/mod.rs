@@ -1,0 +1,84 @@
+//! How an agent touches the outside world: reading and calling its contract's
+//! functions, on an EVM node (`evm`) or through the legacy contract API (`http`).
+
+pub mod evm;
+pub mod http;
+
+use serde_json::{Value, json};
+
+pub use evm::EvmExecutor;
+pub use http::HttpExecutor;
+
+/// One function call, with everything an executor needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub address: &'a str,
+    pub signature: &'a str,
+    /// The function's ABI entry.
+    pub abi: Option<&'a Value>,
+    pub args: &'a [Value],
+    /// Wei sent with a payable call.
+    pub value: Option<alloy::primitives::U256>,
+}
+
+/// What became of a write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteOutcome {
+    pub tx_hash: String,
+    pub success: bool,
+    pub gas_used: u64,
+    pub revert_reason: Option<String>,
+}
+
+impl WriteOutcome {
+    pub fn to_json(&self) -> Value {
+        json!({"tx_hash": self.tx_hash, "status": if self.success { "success" } else { "reverted" },
+               "gas_used": self.gas_used, "revert_reason": self.revert_reason})
+    }
+}
+
+/// The executor the server was configured with.
+#[derive(Debug)]
+pub enum Executor {
+    Evm(EvmExecutor),
+    Http(HttpExecutor),
+}
+
+impl Executor {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Executor::Evm(_) => "evm",
+            Executor::Http(_) => "http",
+        }
+    }
+
+    /// Checks, once per run, that the executor can serve this contract.
+    pub async fn prepare(&self, chain_id: i64) -> Result<(), String> {
+        match self {
+            Executor::Evm(evm) => evm.check_chain(chain_id).await,
+            Executor::Http(_) => Ok(()),
+        }
+    }
+
+    pub async fn read(&self, call: &Call<'_>) -> Result<Value, String> {
+        match self {
+            Executor::Evm(evm) => evm.read(call).await,
+            Executor::Http(http) => http.read(call).await,
+        }
+    }
+
+    pub async fn write(
+        &self,
+        call: &Call<'_>,
+        gas_limit: u64,
+        max_priority_fee: &str,
+    ) -> Result<WriteOutcome, String> {
+        match self {
+            Executor::Evm(evm) => {
+                let fee = evm::gwei_to_wei(max_priority_fee)?;
+                evm.write(call, gas_limit, fee).await
+            }
+            Executor::Http(http) => http.write(call, gas_limit, max_priority_fee).await,
+        }
+    }
+}

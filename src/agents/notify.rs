@@ -1,0 +1,224 @@
+//! Notifications after a run that acted or failed: webhook, Discord, Telegram,
+//! email. Delivered in the background with bounded retries; a delivery that
+//! still fails becomes a `log` event of the agent, and never touches the run.
+
+use std::time::Duration;
+
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde_json::{Value, json};
+
+use super::{
+    model::{AgentDetails, Notification, NotificationType, now},
+    recorder::Recorder,
+};
+use crate::{config::Secret, protocol::events};
+
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    http: reqwest::Client,
+    telegram_api: String,
+    telegram_token: Option<Secret>,
+    smtp_url: Option<Secret>,
+    smtp_from: String,
+    attempts: u32,
+    backoff: Duration,
+}
+
+impl Default for Notifier {
+    fn default() -> Self {
+        Self::new(NotifierSettings::default())
+    }
+}
+
+/// Where notifications go out from.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    pub telegram_api: String,
+    pub telegram_token: Option<Secret>,
+    pub smtp_url: Option<Secret>,
+    pub smtp_from: String,
+    pub attempts: u32,
+    pub backoff: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for NotifierSettings {
+    fn default() -> Self {
+        Self {
+            telegram_api: "https://api.telegram.org".into(),
+            telegram_token: None,
+            smtp_url: None,
+            smtp_from: "agentport <agentport@localhost>".into(),
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Notifier {
+    pub fn new(settings: NotifierSettings) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            telegram_api: settings.telegram_api.trim_end_matches('/').to_string(),
+            telegram_token: settings.telegram_token,
+            smtp_url: settings.smtp_url,
+            smtp_from: settings.smtp_from,
+            attempts: settings.attempts.max(1),
+            backoff: settings.backoff,
+        }
+    }
+
+    /// Sends the agent's enabled notifications about a run, in the background.
+    pub fn after_run(
+        &self,
+        rec: Recorder,
+        details: &AgentDetails,
+        run_id: &str,
+        status: &str,
+        message: &str,
+        results: &[Value],
+    ) {
+        let targets: Vec<Notification> = details
+            .notifications
+            .iter()
+            .filter(|n| n.is_enabled)
+            .cloned()
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        let report = json!({
+            "agent_id": details.agent.agent_id, "agent_name": details.agent.name,
+            "contract": details.agent.contract_id, "run_id": run_id, "status": status,
+            "message": message, "results": results, "timestamp": now(),
+        });
+        let notifier = self.clone();
+        let agent = details.agent.clone();
+        tokio::spawn(async move {
+            for target in targets {
+                if let Err(error) = notifier.deliver(&target, &report).await {
+                    let kind = target.notification_type.as_str();
+                    let line = format!("{kind} notification failed: {error}");
+                    tracing::warn!(agent = %agent.agent_id, "{line}");
+                    let event = events::log(&agent.agent_id, "warning", &line, &now());
+                    let _ = rec.emit(&agent, event).await;
+                }
+            }
+        });
+    }
+
+    /// One notification, retried with exponential backoff.
+    async fn deliver(&self, target: &Notification, report: &Value) -> Result<(), String> {
+        let mut last = String::new();
+        for attempt in 0..self.attempts {
+            if attempt > 0 {
+                tokio::time::sleep(self.backoff * 2u32.pow(attempt - 1)).await;
+            }
+            match self.send(target, report).await {
+                Ok(()) => return Ok(()),
+                Err(error) => last = error,
+            }
+        }
+        Err(format!("{last} (after {} attempt(s))", self.attempts))
+    }
+
+    async fn send(&self, target: &Notification, report: &Value) -> Result<(), String> {
+        let config = &target.configuration;
+        let text = summary(report);
+        match target.notification_type {
+            NotificationType::Webhook => self.post(setting(config, "url")?, report).await,
+            NotificationType::Discord => {
+                self.post(setting(config, "webhookUrl")?, &json!({"content": text}))
+                    .await
+            }
+            NotificationType::Telegram => {
+                let token = self
+                    .telegram_token
+                    .as_ref()
+                    .ok_or("TELEGRAM_BOT_TOKEN is not configured")?;
+                let chat = match config.get("chatId") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => return Err("configuration.chatId is missing".into()),
+                };
+                let url = format!("{}/bot{}/sendMessage", self.telegram_api, token.expose());
+                self.post(&url, &json!({"chat_id": chat, "text": text}))
+                    .await
+            }
+            NotificationType::Email => {
+                self.email(setting(config, "emailAddress")?, &text, report)
+                    .await
+            }
+        }
+    }
+
+    async fn post(&self, url: &str, body: &Value) -> Result<(), String> {
+        let response = self
+            .http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| format!("unreachable: {}", e.without_url()))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered {}", response.status()))
+        }
+    }
+
+    async fn email(&self, to: &str, text: &str, report: &Value) -> Result<(), String> {
+        let url = self.smtp_url.as_ref().ok_or("SMTP_URL is not configured")?;
+        let message = Message::builder()
+            .from(
+                self.smtp_from
+                    .parse()
+                    .map_err(|e| format!("AGENTPORT_SMTP_FROM: {e}"))?,
+            )
+            .to(to
+                .parse()
+                .map_err(|e| format!("emailAddress `{to}`: {e}"))?)
+            .subject(format!(
+                "agentport: {} run {}",
+                report["agent_name"].as_str().unwrap_or("agent"),
+                report["status"].as_str().unwrap_or("")
+            ))
+            .body(format!(
+                "{text}\n\n{}",
+                serde_json::to_string_pretty(report).unwrap_or_default()
+            ))
+            .map_err(|e| format!("building the email: {e}"))?;
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+            .map_err(|_| "SMTP_URL is not a valid smtp:// or smtps:// URL".to_string())?
+            .timeout(Some(Duration::from_secs(10)))
+            .build();
+        transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("SMTP: {e}"))
+    }
+}
+
+fn setting<'a>(config: &'a Value, key: &str) -> Result<&'a str, String> {
+    config
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("configuration.{key} is missing"))
+}
+
+fn summary(report: &Value) -> String {
+    format!(
+        "Agent {} ({}): run {} {} — {}",
+        report["agent_name"].as_str().unwrap_or(""),
+        report["agent_id"].as_str().unwrap_or(""),
+        report["run_id"].as_str().unwrap_or(""),
+        report["status"].as_str().unwrap_or(""),
+        report["message"].as_str().unwrap_or("")
+    )
+}
