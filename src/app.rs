@@ -141,8 +141,7 @@ pub struct App {
 impl App {
     pub async fn bind(config: Config) -> anyhow::Result<App> {
         telemetry::metrics();
-        // Outgoing TLS (RPC, LLM, webhooks, SMTP) uses ring, like the listener.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::tls::install_crypto_provider();
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
             _ => None,

@@ -13,6 +13,12 @@ use rustls::{
 };
 use tokio_rustls::TlsAcceptor;
 
+/// Outgoing TLS (RPC, LLM, webhooks, SMTP) uses ring, like the listener; the
+/// HTTP client needs it installed process-wide before its first use.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The current TLS configuration and where it was loaded from.
 pub struct Tls {
     cert: PathBuf,

@@ -165,6 +165,9 @@ impl Manager {
             .emit(agent_id, status_of(&agent, Some(&saved)))
             .await?;
         self.commit(change, &agent.contract_id).await?;
+        if agent.status == AgentStatus::Active {
+            self.runtime.schedule(agent_id);
+        }
         Ok(saved)
     }
 
@@ -203,20 +206,26 @@ impl Manager {
         .await
     }
 
+    /// Makes the agent active and schedules it.
     pub async fn start(&self, agent_id: &str) -> Result<Agent> {
         let update = AgentUpdate {
             status: Some(AgentStatus::Active),
             ..Default::default()
         };
-        self.update_with_status(agent_id, update, "agent_started")
-            .await
+        let agent = self
+            .update_with_status(agent_id, update, "agent_started")
+            .await?;
+        self.runtime.schedule(agent_id);
+        Ok(agent)
     }
 
+    /// Pauses the agent: its timer stops, a run in progress stops at a safe point.
     pub async fn stop(&self, agent_id: &str) -> Result<Agent> {
         let update = AgentUpdate {
             status: Some(AgentStatus::Paused),
             ..Default::default()
         };
+        self.runtime.unschedule(agent_id);
         self.update_with_status(agent_id, update, "agent_stopped")
             .await
     }

@@ -58,6 +58,7 @@ impl Default for NotifierSettings {
 
 impl Notifier {
     pub fn new(settings: NotifierSettings) -> Self {
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .build()

@@ -223,6 +223,7 @@ impl Runtime {
 
     /// Fires the agent's schedule until cancelled or the schedule goes away.
     async fn timer(self, agent_id: String, token: CancellationToken) {
+        tracing::debug!(agent = %agent_id, "timer started");
         let store = self.inner.rec.store.clone();
         loop {
             let schedule = match store.schedule(&agent_id).await {
@@ -240,6 +241,7 @@ impl Runtime {
                 tracing::warn!(agent = %agent_id, "the schedule never fires");
                 return;
             };
+            tracing::debug!(agent = %agent_id, next = %format_time(next), "schedule armed");
             self.announce_next(&agent_id, Some(format_time(next))).await;
             let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
             tokio::select! {

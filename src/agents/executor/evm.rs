@@ -40,6 +40,7 @@ impl EvmExecutor {
         private_key: Option<&str>,
         receipt_timeout: Duration,
     ) -> Result<Self, String> {
+        crate::tls::install_crypto_provider();
         let url = rpc_url
             .parse()
             .map_err(|e| format!("EVM_RPC_URL is not a URL: {e}"))?;
@@ -108,6 +109,12 @@ impl EvmExecutor {
             return Err("no EVM_PRIVATE_KEY is configured: writes cannot be signed".into());
         }
         let (_, to, data) = encode(call)?;
+        // The same call without fees, to replay a failed transaction for its reason.
+        let mut replay = TransactionRequest::default()
+            .with_to(to)
+            .with_input(data.clone())
+            .with_value(call.value.unwrap_or_default());
+        replay.from = self.sender;
         let request = TransactionRequest::default()
             .with_to(to)
             .with_input(data)
@@ -116,7 +123,7 @@ impl EvmExecutor {
             .with_value(call.value.unwrap_or_default());
         let pending = self
             .provider
-            .send_transaction(request.clone())
+            .send_transaction(request)
             .await
             .map_err(|e| describe_rpc_error(&e))?;
         let tx_hash = format!("{:#x}", pending.tx_hash());
@@ -140,8 +147,6 @@ impl EvmExecutor {
             });
         }
         // The receipt says only "failed": replay the call at its block for the reason.
-        let mut replay = request;
-        replay.from = self.sender;
         let block = receipt.block_number.map(Into::into);
         let reason = match block {
             Some(block) => match self.provider.call(replay).block(block).await {

@@ -16,6 +16,7 @@ pub struct HttpExecutor {
 
 impl HttpExecutor {
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, String> {
+        crate::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()

@@ -34,6 +34,7 @@ pub struct Decision {
 
 impl LlmClient {
     pub fn new(base: &str, key: Secret, model: &str, timeout: Duration) -> Result<Self, String> {
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()

@@ -1,0 +1,296 @@
+//! Agents that run, against a real EVM node (anvil) and an ERC-20 deployed on
+//! it: rules decide, the guard rejects, transfers land on chain, reverts are
+//! reported with their reason, and schedules fire until stopped.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    chain::{Anvil, OWNER, OWNER_KEY, RECIPIENT, abi_entry, token_artifact},
+    client::Client,
+    *,
+};
+use serde_json::{Value, json};
+
+/// A server whose agents act through `anvil`.
+async fn server_on(anvil: &Anvil) -> TestServer {
+    let url = anvil.url.clone();
+    TestServer::start_with(move |c| {
+        c.evm_rpc_url = Some(url);
+        c.evm_private_key = Some(agentport::config::Secret::new(OWNER_KEY));
+    })
+    .await
+}
+
+/// Configures agent `agent_id` on `token` with `policy` and `max_amount`.
+async fn configure(
+    client: &mut Client,
+    agent_id: &str,
+    token: &str,
+    policy: Value,
+    max_amount: &str,
+) {
+    client
+        .ok(
+            "create_contract",
+            json!({"address": token, "chain_id": 31337, "name": "TestToken", "type": "ERC20",
+                   "abi": token_artifact()["abi"].to_string()}),
+        )
+        .await;
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": agent_id, "contractId": token, "name": "treasurer",
+                   "description": "keep the owner's balance in check", "status": "paused",
+                   "policy": policy}),
+        )
+        .await;
+    client
+        .ok(
+            "create_function",
+            json!({"agent_id": agent_id, "function_name": "balanceOf",
+                   "function_signature": "balanceOf(address)", "function_type": "read",
+                   "abi": abi_entry("balanceOf")}),
+        )
+        .await;
+    client
+        .ok(
+            "create_function",
+            json!({"agent_id": agent_id, "function_name": "transfer",
+                   "function_signature": "transfer(address,uint256)", "function_type": "write",
+                   "validation_rules": {"amount": {"min": "1", "max": max_amount}},
+                   "abi": abi_entry("transfer")}),
+        )
+        .await;
+}
+
+fn transfer_rule(amount: &str) -> Value {
+    json!({"kind": "rules", "rules": [{
+        "when": {"function": "balanceOf", "args": [OWNER], "op": "gt", "value": "1000"},
+        "then": {"function": "transfer", "args": [RECIPIENT, amount]}}]})
+}
+
+/// Sends `websocket_execution` as the execution view does and returns the
+/// outcome frame, checking `processing` came first and logs before the outcome.
+async fn execute(client: &mut Client, agent_id: &str) -> Value {
+    client
+        .send(json!({"type": "websocket_execution", "agent_id": agent_id, "data": {
+            "functions": [{"name": "balanceOf", "parameters": [{"name": "account", "value": OWNER}]}],
+            "contract": {"address": "", "abi": []}}}))
+        .await;
+    let processing = client.until("execute_response").await;
+    assert_eq!(processing["data"]["status"], "processing", "{processing}");
+    let logs_before = client.frames.len();
+    let outcome = client.until("execute_response").await;
+    assert_eq!(outcome["data"]["run_id"], processing["data"]["run_id"]);
+    let streamed = client.frames[logs_before..]
+        .iter()
+        .filter(|f| f["type"] == "log")
+        .count();
+    assert!(streamed >= 2, "log events stream before the outcome");
+    outcome["data"].clone()
+}
+
+#[tokio::test]
+async fn rules_agent_transfers_exactly_what_the_rule_says() {
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await.to_string();
+    let server = server_on(&anvil).await;
+    let agent_id = "rules-agent";
+    let mut client = Client::new(server.connect(agent_id).await);
+    configure(&mut client, agent_id, &token, transfer_rule("10"), "100").await;
+
+    let outcome = execute(&mut client, agent_id).await;
+    assert_eq!(outcome["status"], "success", "{outcome}");
+    let results = outcome["results"].as_array().unwrap();
+    let read = results
+        .iter()
+        .find(|r| r["function"] == "balanceOf")
+        .unwrap();
+    assert_eq!(read["result"], "1000000");
+    assert_eq!(read["params"], json!([OWNER]));
+    let sent = results
+        .iter()
+        .find(|r| r["function"] == "transfer")
+        .unwrap();
+    assert_eq!(sent["success"], true);
+    assert_eq!(sent["params"], json!([RECIPIENT, "10"]));
+    assert!(
+        sent["result"]["tx_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("0x")
+    );
+    assert!(sent["result"]["gas_used"].as_u64().unwrap() > 21_000);
+
+    let token_address = token.parse().unwrap();
+    assert_eq!(
+        anvil.balance(token_address, RECIPIENT).await.to::<u64>(),
+        10
+    );
+    assert_eq!(
+        anvil.balance(token_address, OWNER).await.to::<u64>(),
+        999_990
+    );
+
+    // The run is recorded with its snapshot and results.
+    client
+        .send(json!({"type": "list_runs", "data": {"agent_id": agent_id}}))
+        .await;
+    let runs = client.until("list_runs_response").await;
+    let run = &runs["data"]["runs"][0];
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["trigger"], "manual");
+    assert_eq!(run["result"]["snapshot"]["balanceOf(address)"], "1000000");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_amount_over_the_functions_max_is_rejected_and_nothing_is_sent() {
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let server = server_on(&anvil).await;
+    let agent_id = "guarded-agent";
+    let mut client = Client::new(server.connect(agent_id).await);
+    configure(
+        &mut client,
+        agent_id,
+        &token.to_string(),
+        transfer_rule("500"),
+        "100",
+    )
+    .await;
+    let nonce = anvil.nonce(OWNER).await;
+
+    let outcome = execute(&mut client, agent_id).await;
+    let transfer = outcome["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["function"] == "transfer")
+        .unwrap()
+        .clone();
+    assert_eq!(transfer["success"], false);
+    let reason = transfer["result"]["rejected"].as_str().unwrap();
+    assert!(reason.contains("above the max"), "{reason}");
+    assert!(
+        outcome["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"].as_str().unwrap().contains("Rejected transfer"))
+    );
+    assert_eq!(anvil.nonce(OWNER).await, nonce, "no transaction was sent");
+    assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 0);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reverting_transfer_reports_its_revert_reason() {
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let server = server_on(&anvil).await;
+    let agent_id = "reverting-agent";
+    let mut client = Client::new(server.connect(agent_id).await);
+    let too_much = "5000000";
+    configure(
+        &mut client,
+        agent_id,
+        &token.to_string(),
+        transfer_rule(too_much),
+        "10000000",
+    )
+    .await;
+
+    let outcome = execute(&mut client, agent_id).await;
+    assert_eq!(outcome["status"], "error", "{outcome}");
+    let message = outcome["message"].as_str().unwrap();
+    assert!(
+        message.contains("transfer amount exceeds balance"),
+        "{message}"
+    );
+    let transfer = outcome["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["function"] == "transfer")
+        .unwrap()
+        .clone();
+    assert_eq!(transfer["success"], false);
+    assert_eq!(transfer["result"]["status"], "reverted");
+    assert!(
+        transfer["result"]["tx_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("0x")
+    );
+    assert!(
+        transfer["result"]["revert_reason"]
+            .as_str()
+            .unwrap()
+            .contains("TestToken: transfer amount exceeds balance")
+    );
+    assert_eq!(anvil.balance(token, OWNER).await.to::<u64>(), 1_000_000);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_interval_schedule_runs_while_active_and_stops_after_stop() {
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let server = server_on(&anvil).await;
+    let agent_id = "interval-agent";
+    let mut client = Client::new(server.connect(agent_id).await);
+    configure(
+        &mut client,
+        agent_id,
+        &token.to_string(),
+        json!({"kind": "none"}),
+        "100",
+    )
+    .await;
+    client
+        .ok(
+            "create_schedule",
+            json!({"agent_id": agent_id, "schedule_type": "interval",
+                                      "interval_seconds": 1, "is_active": true}),
+        )
+        .await;
+    client
+        .ok("start_agent", json!({"agent_id": agent_id}))
+        .await;
+
+    let runs = || async { server.state.manager.runs(agent_id, 100).await.unwrap() };
+    wait_until("three scheduled runs", || async {
+        runs()
+            .await
+            .iter()
+            .filter(|r| r.trigger == "schedule" && r.status != "running")
+            .count()
+            >= 3
+    })
+    .await;
+    // Status frames carried the next execution as it moved.
+    let mut nexts = Vec::new();
+    while nexts.len() < 2 {
+        let status = client.until("status").await;
+        if let Some(next) = status["nextExecution"].as_str()
+            && !nexts.contains(&next.to_string())
+        {
+            nexts.push(next.to_string());
+        }
+    }
+
+    client.ok("stop_agent", json!({"agent_id": agent_id})).await;
+    assert!(!server.state.manager.runtime().is_scheduled(agent_id));
+    wait_until("the run in progress, if any, ends", || async {
+        runs().await.iter().all(|r| r.status != "running")
+    })
+    .await;
+    let count = runs().await.len();
+    // A bounded look over more than two intervals: no further run.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(runs().await.len(), count, "runs went on after stop");
+    server.shutdown().await.unwrap();
+}
