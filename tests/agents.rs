@@ -286,14 +286,14 @@ async fn execution_view_on_the_contract_channel_follows_the_agent(server: TestSe
     assert!(status.get("lastExecuted").is_some());
 
     // The view's own Stop / Start / updateConfig frames (no type, no data).
+    // (The schedule's own `status` frames may come in between: wait for the change.)
     view.send(json!({"action": "stop", "agentId": agent_id}))
         .await;
-    let status = view.until("status").await;
-    assert_eq!(status["running"], false);
+    let status = status_with(&mut view, false).await;
     assert_eq!(status["nextExecution"], Value::Null);
     view.send(json!({"action": "start", "agentId": agent_id}))
         .await;
-    assert_eq!(view.until("status").await["running"], true);
+    status_with(&mut view, true).await;
     view.send(json!({"action": "updateConfig", "agentId": agent_id,
                      "config": {"description": "Rebalance weekly"}}))
         .await;
@@ -350,6 +350,16 @@ async fn execution_view_on_the_contract_channel_follows_the_agent(server: TestSe
         .collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     server.shutdown().await.unwrap();
+}
+
+/// The next `status` frame whose `running` is `running`.
+async fn status_with(client: &mut Client, running: bool) -> Value {
+    loop {
+        let status = client.until("status").await;
+        if status["running"] == running {
+            return status;
+        }
+    }
 }
 
 async fn every_failure_names_its_request(server: TestServer) {

@@ -142,13 +142,18 @@ pub(super) async fn run(
         tracing::error!(%error, "recording the end of a run failed");
     }
     if cycle.acted || status == "failed" {
+        let report = super::notify::Report {
+            run_id,
+            status,
+            message: &message,
+            results: &cycle.results,
+        };
         runtime.settings.notifier.after_run(
             rec.clone(),
             &details,
-            run_id,
-            status,
-            &message,
-            &cycle.results,
+            report,
+            &runtime.tasks,
+            &runtime.stop,
         );
     }
     Execution {

@@ -6,12 +6,22 @@ use std::time::Duration;
 
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     model::{AgentDetails, Notification, NotificationType, now},
     recorder::Recorder,
 };
 use crate::{config::Secret, protocol::events};
+
+/// The run a notification is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    pub run_id: &'a str,
+    pub status: &'a str,
+    pub message: &'a str,
+    pub results: &'a [Value],
+}
 
 #[derive(Debug, Clone)]
 pub struct Notifier {
@@ -74,16 +84,22 @@ impl Notifier {
         }
     }
 
-    /// Sends the agent's enabled notifications about a run, in the background.
+    /// Sends the agent's enabled notifications about a run, in the background
+    /// (tracked, so that shutdown waits for them; `stop` cuts their retries).
     pub fn after_run(
         &self,
         rec: Recorder,
         details: &AgentDetails,
-        run_id: &str,
-        status: &str,
-        message: &str,
-        results: &[Value],
+        run: Report<'_>,
+        tasks: &TaskTracker,
+        stop: &CancellationToken,
     ) {
+        let Report {
+            run_id,
+            status,
+            message,
+            results,
+        } = run;
         let targets: Vec<Notification> = details
             .notifications
             .iter()
@@ -100,9 +116,14 @@ impl Notifier {
         });
         let notifier = self.clone();
         let agent = details.agent.clone();
-        tokio::spawn(async move {
+        let stop = stop.clone();
+        tasks.spawn(async move {
             for target in targets {
-                if let Err(error) = notifier.deliver(&target, &report).await {
+                let delivered = tokio::select! {
+                    _ = stop.cancelled() => Err("the server stopped before it was sent".to_string()),
+                    delivered = notifier.deliver(&target, &report) => delivered,
+                };
+                if let Err(error) = delivered {
                     let kind = target.notification_type.as_str();
                     let line = format!("{kind} notification failed: {error}");
                     tracing::warn!(agent = %agent.agent_id, "{line}");

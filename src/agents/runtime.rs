@@ -43,8 +43,10 @@ pub(super) struct Inner {
     pub rec: Recorder,
     pub settings: RuntimeSettings,
     slots: Mutex<HashMap<String, Slot>>,
-    tasks: TaskTracker,
-    stop: CancellationToken,
+    /// Timers, runs and notifications: shutdown waits for them.
+    pub tasks: TaskTracker,
+    /// Cancelled at shutdown.
+    pub stop: CancellationToken,
 }
 
 /// One agent's timer and run in progress.

@@ -166,9 +166,10 @@ pub async fn wizard(client: &mut Client, agent_id: &str, address: &str) {
         ("email", json!({"emailAddress": "ops@example.com"})),
         (
             "discord",
-            json!({"webhookUrl": "https://discord.com/api/webhooks/1/abc"}),
+            json!({"webhookUrl": "http://127.0.0.1:9/discord/webhook"}),
         ),
-        ("webhook", json!({"url": "https://example.com/hook"})),
+        // Local, closed ports: a failed run notifies, and no traffic leaves the machine.
+        ("webhook", json!({"url": "http://127.0.0.1:9/hook"})),
     ] {
         client
             .ok(

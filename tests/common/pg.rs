@@ -45,6 +45,8 @@ impl Drop for PgSchema {
                 .unwrap();
             runtime.block_on(async {
                 if let Ok(mut conn) = PgConnection::connect(&base_url()).await {
+                    // Never wait forever on a lock a leftover connection holds.
+                    let _ = conn.execute("SET lock_timeout = '20s'").await;
                     let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
                     let _ = conn.execute(sqlx::AssertSqlSafe(sql)).await;
                 }
