@@ -165,8 +165,9 @@ pub struct Config {
     )]
     pub telegram_api_url: String,
 
-    /// SMTP server for email notifications: `smtp://user:pass@host:587` (STARTTLS),
-    /// `smtps://…` (TLS) or `smtp://host:25?tls=none` (plain).
+    /// SMTP server for email notifications: `smtps://user:pass@host` (TLS),
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtp://host:25`
+    /// (plain, for a relay on a private network).
     #[arg(long, env = "SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<Secret>,
 

@@ -5,7 +5,9 @@ mod common;
 
 use common::{
     client::{Client, TOKEN, wizard},
+    fake::FakeServer,
     process::Process,
+    wait_for,
 };
 use serde_json::{Value, json};
 
@@ -91,4 +93,71 @@ async fn agents_and_events_survive_kill_9_and_restart() {
     drop(again);
     process.signal("TERM");
     assert_eq!(process.exit_code(common::DEADLINE).await, Some(0));
+}
+
+async fn runs_of(process: &Process, agent_id: &str) -> Vec<Value> {
+    let url = process.url(&format!("/api/v1/agents/{agent_id}/runs?limit=100"));
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_active_agent_resumes_after_a_crash_and_its_cut_run_is_marked_interrupted() {
+    let api = FakeServer::start().await;
+    api.hang("/contracts/read");
+    let api_url = api.url("");
+    let env = [("CONTRACT_API_URL", api_url.as_str())];
+    let mut process = Process::start(&env).await;
+    let agent_id = "resuming-agent";
+    let mut client = client(&process, agent_id, "").await;
+    client
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    client
+        .ok(
+            "create_agent",
+            json!({"contractId": TOKEN, "name": "r", "status": "active"}),
+        )
+        .await;
+    client
+        .ok("create_function", json!({"function_name": "totalSupply",
+                                      "function_signature": "totalSupply()", "function_type": "read"}))
+        .await;
+    client
+        .ok(
+            "create_schedule",
+            json!({"schedule_type": "interval", "interval_seconds": 1}),
+        )
+        .await;
+    // A scheduled run starts, and hangs on the contract API.
+    let cut = wait_for("a run in progress", || async {
+        runs_of(&process, agent_id)
+            .await
+            .into_iter()
+            .find(|r| r["status"] == "running")
+    })
+    .await;
+
+    process.child.start_kill().unwrap();
+    process.child.wait().await.unwrap();
+    let Process { dir, .. } = process;
+    api.unhang();
+    api.script(
+        "/contracts/read",
+        vec![(200, json!({"success": true, "data": "42"}))],
+    );
+    let process = Process::start_in(dir, &env).await;
+
+    let runs = wait_for("a scheduled run after the restart", || async {
+        let runs = runs_of(&process, agent_id).await;
+        runs.iter()
+            .any(|r| r["status"] == "succeeded" && r["trigger"] == "schedule")
+            .then_some(runs)
+    })
+    .await;
+    let marked = runs.iter().find(|r| r["run_id"] == cut["run_id"]).unwrap();
+    assert_eq!(marked["status"], "interrupted");
+    assert!(marked["finished_at"].is_string());
 }

@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod client;
+pub mod fake;
 pub mod pg;
 pub mod process;
 
