@@ -161,3 +161,49 @@ async fn an_active_agent_resumes_after_a_crash_and_its_cut_run_is_marked_interru
     assert_eq!(marked["status"], "interrupted");
     assert!(marked["finished_at"].is_string());
 }
+
+#[tokio::test]
+async fn stopping_an_agent_cuts_its_run_at_a_safe_point() {
+    let api = FakeServer::start().await;
+    api.hang("/contracts/read");
+    let api_url = api.url("");
+    let env = [("CONTRACT_API_URL", api_url.as_str())];
+    let process = Process::start(&env).await;
+    let agent_id = "stopped-agent";
+    let mut client = client(&process, agent_id, "").await;
+    client
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    client
+        .ok("create_agent", json!({"contractId": TOKEN, "name": "s"}))
+        .await;
+    client
+        .ok("create_function", json!({"function_name": "totalSupply",
+                                      "function_signature": "totalSupply()", "function_type": "read"}))
+        .await;
+    client.send(json!({"type": "execute", "data": {}})).await;
+    assert_eq!(
+        client.until("execute_response").await["data"]["status"],
+        "processing"
+    );
+    wait_for("the run hangs on its read", || async {
+        (!api.received("/contracts/read").is_empty()).then_some(())
+    })
+    .await;
+    // The connection still serves while its run is in progress.
+    client.ok("stop_agent", json!({})).await;
+    let outcome = client.until("execute_response").await;
+    assert_eq!(outcome["data"]["status"], "error");
+    assert!(
+        outcome["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stopped"),
+        "{outcome}"
+    );
+    let runs = runs_of(&process, agent_id).await;
+    assert_eq!(runs[0]["status"], "cancelled");
+}

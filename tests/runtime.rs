@@ -294,3 +294,106 @@ async fn an_interval_schedule_runs_while_active_and_stops_after_stop() {
     assert_eq!(runs().await.len(), count, "runs went on after stop");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn limits_of_a_run_and_the_chain_are_enforced() {
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let server = server_on(&anvil).await;
+    let agent_id = "limited-agent";
+    let mut client = Client::new(server.connect(agent_id).await);
+    // Three actions proposed, two allowed per run.
+    let then = json!({"function": "transfer", "args": [RECIPIENT, "1"]});
+    let policy = json!({"kind": "rules", "max_actions": 2,
+                        "rules": [{"then": then}, {"then": then}, {"then": then}]});
+    configure(&mut client, agent_id, &token.to_string(), policy, "100").await;
+    let outcome = execute(&mut client, agent_id).await;
+    let transfers: Vec<&Value> = outcome["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["function"] == "transfer")
+        .collect();
+    assert_eq!(transfers.len(), 3);
+    assert_eq!(transfers.iter().filter(|r| r["success"] == true).count(), 2);
+    assert!(
+        transfers[2]["result"]["rejected"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 2")
+    );
+    assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 2);
+
+    // A contract registered on another chain than the node's: nothing runs.
+    client
+        .ok(
+            "create_contract",
+            json!({"address": token.to_string(), "chain_id": 31337,
+                                      "abi": "[]"}),
+        )
+        .await;
+    let other = "0x1111111111111111111111111111111111111111";
+    client
+        .ok(
+            "create_contract",
+            json!({"address": other, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": "wrong-chain", "contractId": other}),
+        )
+        .await;
+    let outcome = execute(&mut client, "wrong-chain").await;
+    assert_eq!(outcome["status"], "error");
+    let message = outcome["message"].as_str().unwrap();
+    assert!(
+        message.contains("chain 31337") && message.contains("chain 1"),
+        "{message}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_private_key_never_appears_in_logs_replies_or_the_database() {
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let env = [
+        ("EVM_RPC_URL", anvil.url.as_str()),
+        ("EVM_PRIVATE_KEY", OWNER_KEY),
+        ("RUST_LOG", "debug"),
+    ];
+    let mut process = common::process::Process::start(&env).await;
+    let url = format!("ws://127.0.0.1:{}/ws/agent/keyed", process.port);
+    let mut client = Client::new(tokio_tungstenite::connect_async(url).await.unwrap().0);
+    configure(
+        &mut client,
+        "keyed",
+        &token.to_string(),
+        transfer_rule("5"),
+        "100",
+    )
+    .await;
+    let outcome = execute(&mut client, "keyed").await;
+    assert_eq!(outcome["status"], "success", "{outcome}");
+    assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 5);
+    let frames: String = client.frames.iter().map(Value::to_string).collect();
+    drop(client);
+    process.signal("TERM");
+    let mut logs = String::new();
+    while let Ok(Some(line)) = process.logs.next_line().await {
+        logs.push_str(&line);
+    }
+    let bare = OWNER_KEY.trim_start_matches("0x");
+    assert!(!logs.contains(bare), "the key is in the logs");
+    assert!(!frames.contains(bare), "the key is in a reply");
+    let db = std::fs::read(process.dir.path().join("agentport.db")).unwrap();
+    let wal = std::fs::read(process.dir.path().join("agentport.db-wal")).unwrap_or_default();
+    for file in [db, wal] {
+        assert!(
+            !String::from_utf8_lossy(&file).contains(bare),
+            "the key is in the database"
+        );
+    }
+}

@@ -74,6 +74,8 @@ async fn llm_policy_calls_are_guarded_then_executed_on_chain() {
     llm.script(
         "/v1/chat/completions",
         vec![
+            // A transient failure first: retried.
+            (503, json!({"error": {"message": "overloaded"}})),
             (
                 200,
                 tool_call(
@@ -114,7 +116,8 @@ async fn llm_policy_calls_are_guarded_then_executed_on_chain() {
     let outcome = execute(&mut client, agent_id).await;
     assert_eq!(outcome["status"], "success", "{outcome}");
     assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 7);
-    let request = &llm.received("/v1/chat/completions")[0];
+    assert_eq!(llm.received("/v1/chat/completions").len(), 2, "one retry");
+    let request = &llm.received("/v1/chat/completions")[1];
     assert_eq!(request.headers["authorization"], "Bearer sk-test-key");
     assert_eq!(request.body["model"], "test-model");
     let tools = request.body["tools"].as_array().unwrap();

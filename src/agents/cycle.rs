@@ -265,7 +265,12 @@ async fn steps(
             continue;
         };
         let call = call_of(&contract, function, &args, None);
-        match executor.read(&call).await {
+        // A read is safe to abandon: stopping the agent cuts it short.
+        let read = tokio::select! {
+            _ = cancel.cancelled() => break,
+            read = executor.read(&call) => read,
+        };
+        match read {
             Ok(value) => {
                 cycle
                     .log(
