@@ -193,6 +193,20 @@ async fn stopping_an_agent_cuts_its_run_at_a_safe_point() {
         (!api.received("/contracts/read").is_empty()).then_some(())
     })
     .await;
+    // A second trigger while the run is in progress is recorded as skipped.
+    client.send(json!({"type": "execute", "data": {}})).await;
+    assert_eq!(
+        client.until("execute_response").await["data"]["status"],
+        "processing"
+    );
+    let skipped = client.until("execute_response").await;
+    assert_eq!(skipped["data"]["status"], "error");
+    assert!(
+        skipped["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("skipped")
+    );
     // The connection still serves while its run is in progress.
     client.ok("stop_agent", json!({})).await;
     let outcome = client.until("execute_response").await;
@@ -205,5 +219,10 @@ async fn stopping_an_agent_cuts_its_run_at_a_safe_point() {
         "{outcome}"
     );
     let runs = runs_of(&process, agent_id).await;
-    assert_eq!(runs[0]["status"], "cancelled");
+    let statuses: Vec<&str> = runs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert!(
+        statuses.contains(&"cancelled") && statuses.contains(&"skipped"),
+        "{statuses:?}"
+    );
+    assert_eq!(runs.len(), 2);
 }
