@@ -208,8 +208,8 @@ async fn finish_run(
         .map_err(super::recorder::internal)?;
     let mut agent = agent.clone();
     agent.last_executed = Some(at.to_string());
-    let schedule = rec
-        .store
+    let schedule = change
+        .tx
         .schedule(&agent.agent_id)
         .await
         .map_err(super::recorder::internal)?;

@@ -248,7 +248,7 @@ impl Manager {
                 events::agent_updated(agent_id, "description", json!(description)),
             )
             .await?;
-        let schedule = self.rec.store.schedule(agent_id).await.map_err(internal)?;
+        let schedule = change.tx.schedule(agent_id).await.map_err(internal)?;
         change
             .emit(agent_id, status_of(&agent, schedule.as_ref()))
             .await?;

@@ -276,16 +276,8 @@ impl Runtime {
         {
             return;
         }
-        let schedule = rec
-            .store
-            .schedule(agent_id)
-            .await
-            .ok()
-            .flatten()
-            .map(|mut s| {
-                s.next_execution = next.clone();
-                s
-            });
+        // Read in the transaction: it already has the new next_execution.
+        let schedule = change.tx.schedule(agent_id).await.ok().flatten();
         if change
             .emit(agent_id, status_of(&agent, schedule.as_ref()))
             .await

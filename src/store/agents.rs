@@ -130,6 +130,22 @@ fn flag(row: &AnyRow, column: &str) -> Result<bool> {
     Ok(row.try_get::<i64, _>(column)? != 0)
 }
 
+async fn get_schedule<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    agent_id: &str,
+) -> Result<Option<Schedule>> {
+    sqlx::query(
+        "SELECT schedule_id, agent_id, schedule_type, cron_expression, interval_seconds, \
+         is_active, next_execution, created_at, updated_at FROM schedules WHERE agent_id = $1",
+    )
+    .bind(agent_id)
+    .fetch_optional(e)
+    .await?
+    .as_ref()
+    .map(schedule)
+    .transpose()
+}
+
 fn text(value: &Value) -> String {
     value.to_string()
 }
@@ -209,16 +225,7 @@ impl Store {
     }
 
     pub async fn schedule(&self, agent_id: &str) -> Result<Option<Schedule>> {
-        sqlx::query(
-            "SELECT schedule_id, agent_id, schedule_type, cron_expression, interval_seconds, \
-             is_active, next_execution, created_at, updated_at FROM schedules WHERE agent_id = $1",
-        )
-        .bind(agent_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(schedule)
-        .transpose()
+        get_schedule(&self.pool, agent_id).await
     }
 
     pub async fn notifications(&self, agent_id: &str) -> Result<Vec<Notification>> {
@@ -252,6 +259,11 @@ impl Store {
 impl StoreTx {
     pub async fn agent(&mut self, id: &str) -> Result<Option<Agent>> {
         get_agent(&mut *self.tx, id).await
+    }
+
+    /// The agent's schedule as this transaction sees it (no second connection).
+    pub async fn schedule(&mut self, agent_id: &str) -> Result<Option<Schedule>> {
+        get_schedule(&mut *self.tx, agent_id).await
     }
 
     /// Whether a contract with this address (any case, any chain) is registered.
