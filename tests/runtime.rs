@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    chain::{Anvil, OWNER, OWNER_KEY, RECIPIENT, abi_entry, token_artifact},
+    chain::{Anvil, OWNER, OWNER_KEY, RECIPIENT, configure_agent},
     client::Client,
     *,
 };
@@ -31,38 +31,8 @@ async fn configure(
     policy: Value,
     max_amount: &str,
 ) {
-    client
-        .ok(
-            "create_contract",
-            json!({"address": token, "chain_id": 31337, "name": "TestToken", "type": "ERC20",
-                   "abi": token_artifact()["abi"].to_string()}),
-        )
-        .await;
-    client
-        .ok(
-            "create_agent",
-            json!({"agent_id": agent_id, "contractId": token, "name": "treasurer",
-                   "description": "keep the owner's balance in check", "status": "paused",
-                   "policy": policy}),
-        )
-        .await;
-    client
-        .ok(
-            "create_function",
-            json!({"agent_id": agent_id, "function_name": "balanceOf",
-                   "function_signature": "balanceOf(address)", "function_type": "read",
-                   "abi": abi_entry("balanceOf")}),
-        )
-        .await;
-    client
-        .ok(
-            "create_function",
-            json!({"agent_id": agent_id, "function_name": "transfer",
-                   "function_signature": "transfer(address,uint256)", "function_type": "write",
-                   "validation_rules": {"amount": {"min": "1", "max": max_amount}},
-                   "abi": abi_entry("transfer")}),
-        )
-        .await;
+    let goal = "keep the owner's balance in check";
+    configure_agent(client, agent_id, token, goal, policy, max_amount).await;
 }
 
 fn transfer_rule(amount: &str) -> Value {

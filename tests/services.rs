@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use agentport::config::Secret;
 use common::{
-    chain::{Anvil, OWNER, OWNER_KEY, RECIPIENT, abi_entry, token_artifact},
+    chain::{Anvil, OWNER, OWNER_KEY, RECIPIENT, configure_agent},
     client::Client,
     fake::FakeServer,
     *,
@@ -17,36 +17,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 async fn configure(client: &mut Client, agent_id: &str, token: &str, policy: Value) {
-    client
-        .ok(
-            "create_contract",
-            json!({"address": token, "chain_id": 31337, "abi": token_artifact()["abi"].to_string()}),
-        )
-        .await;
-    client
-        .ok(
-            "create_agent",
-            json!({"agent_id": agent_id, "contractId": token, "name": "treasurer",
-                   "description": "Send the recipient 7 tokens", "policy": policy}),
-        )
-        .await;
-    client
-        .ok(
-            "create_function",
-            json!({"agent_id": agent_id, "function_name": "balanceOf",
-                   "function_signature": "balanceOf(address)", "function_type": "read",
-                   "abi": abi_entry("balanceOf")}),
-        )
-        .await;
-    client
-        .ok(
-            "create_function",
-            json!({"agent_id": agent_id, "function_name": "transfer",
-                   "function_signature": "transfer(address,uint256)", "function_type": "write",
-                   "validation_rules": {"amount": {"min": "1", "max": "100"}},
-                   "abi": abi_entry("transfer")}),
-        )
-        .await;
+    let goal = "Send the recipient 7 tokens";
+    configure_agent(client, agent_id, token, goal, policy, "100").await;
 }
 
 async fn execute(client: &mut Client, agent_id: &str) -> Value {

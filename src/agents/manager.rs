@@ -21,7 +21,7 @@ use crate::{
             CreateAgent, CreateContract, CreateFunction, CreateNotification, CreateSchedule,
         },
     },
-    store::{AgentUpdate, Store, StoredEvent, StreamBounds},
+    store::{AgentUpdate, Store, StoreTx, StoredEvent, StreamBounds},
 };
 
 /// What `execute` did.
@@ -116,26 +116,38 @@ impl Manager {
         Ok(agent)
     }
 
+    /// Saves one part of an agent's configuration with `save` and emits its
+    /// `agent_updated` event; the caller may emit more, then commits.
+    async fn save_part<T: serde::Serialize>(
+        &self,
+        agent_id: &str,
+        part: &str,
+        save: impl AsyncFnOnce(&mut StoreTx) -> crate::store::Result<T>,
+    ) -> Result<(Change, Agent, T)> {
+        let mut change = self.begin().await?;
+        let agent = Self::existing(&mut change, agent_id).await?;
+        let saved = save(&mut change.tx).await.map_err(internal)?;
+        change
+            .emit(
+                agent_id,
+                events::agent_updated(agent_id, part, json!(saved)),
+            )
+            .await?;
+        Ok((change, agent, saved))
+    }
+
     pub async fn create_function(
         &self,
         agent_id: &str,
         request: &CreateFunction,
     ) -> Result<Function> {
-        let mut change = self.begin().await?;
-        let agent = Self::existing(&mut change, agent_id).await?;
-        let function = change
-            .tx
-            .upsert_function(agent_id, request)
-            .await
-            .map_err(internal)?;
-        change
-            .emit(
-                agent_id,
-                events::agent_updated(agent_id, "function", json!(function)),
-            )
+        let (change, agent, saved) = self
+            .save_part(agent_id, "function", async |tx| {
+                tx.upsert_function(agent_id, request).await
+            })
             .await?;
         self.commit(change, &agent.contract_id).await?;
-        Ok(function)
+        Ok(saved)
     }
 
     pub async fn create_schedule(
@@ -143,23 +155,15 @@ impl Manager {
         agent_id: &str,
         request: &CreateSchedule,
     ) -> Result<Schedule> {
-        let mut change = self.begin().await?;
-        let agent = Self::existing(&mut change, agent_id).await?;
         let next = request
             .is_active
             .then(|| schedule::next_after(&request.kind, chrono::Utc::now()))
             .flatten()
             .map(super::model::format_time);
-        let saved = change
-            .tx
-            .upsert_schedule(agent_id, request, next.as_deref())
-            .await
-            .map_err(internal)?;
-        change
-            .emit(
-                agent_id,
-                events::agent_updated(agent_id, "schedule", json!(saved)),
-            )
+        let (mut change, agent, saved) = self
+            .save_part(agent_id, "schedule", async |tx| {
+                tx.upsert_schedule(agent_id, request, next.as_deref()).await
+            })
             .await?;
         change
             .emit(agent_id, status_of(&agent, Some(&saved)))
@@ -176,18 +180,10 @@ impl Manager {
         agent_id: &str,
         request: &CreateNotification,
     ) -> Result<Notification> {
-        let mut change = self.begin().await?;
-        let agent = Self::existing(&mut change, agent_id).await?;
-        let saved = change
-            .tx
-            .upsert_notification(agent_id, request)
-            .await
-            .map_err(internal)?;
-        change
-            .emit(
-                agent_id,
-                events::agent_updated(agent_id, "notification", json!(saved)),
-            )
+        let (change, agent, saved) = self
+            .save_part(agent_id, "notification", async |tx| {
+                tx.upsert_notification(agent_id, request).await
+            })
             .await?;
         self.commit(change, &agent.contract_id).await?;
         Ok(saved)

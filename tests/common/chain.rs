@@ -133,3 +133,47 @@ fn hex_decode(text: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
         .collect()
 }
+
+/// Configures agent `agent_id` on the TestToken at `token` (chain 31337): its
+/// `balanceOf` read, its `transfer` write with `amount` at most `max_amount`.
+pub async fn configure_agent(
+    client: &mut super::client::Client,
+    agent_id: &str,
+    token: &str,
+    description: &str,
+    policy: Value,
+    max_amount: &str,
+) {
+    use serde_json::json;
+    client
+        .ok(
+            "create_contract",
+            json!({"address": token, "chain_id": 31337, "name": "TestToken", "type": "ERC20",
+                   "abi": token_artifact()["abi"].to_string()}),
+        )
+        .await;
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": agent_id, "contractId": token, "name": "treasurer",
+                   "description": description, "status": "paused", "policy": policy}),
+        )
+        .await;
+    client
+        .ok(
+            "create_function",
+            json!({"agent_id": agent_id, "function_name": "balanceOf",
+                   "function_signature": "balanceOf(address)", "function_type": "read",
+                   "abi": abi_entry("balanceOf")}),
+        )
+        .await;
+    client
+        .ok(
+            "create_function",
+            json!({"agent_id": agent_id, "function_name": "transfer",
+                   "function_signature": "transfer(address,uint256)", "function_type": "write",
+                   "validation_rules": {"amount": {"min": "1", "max": max_amount}},
+                   "abi": abi_entry("transfer")}),
+        )
+        .await;
+}
