@@ -10,6 +10,8 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src
 COPY src ./src
+# Embedded at compile time (sqlx::migrate!).
+COPY migrations ./migrations
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked \
     && mkdir -p /data
 
