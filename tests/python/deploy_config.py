@@ -56,7 +56,7 @@ entrypoint = re.search(r"^ENTRYPOINT (.+)$", dockerfile, re.M).group(1)
 assert json.loads(entrypoint)[0].endswith("/agentport"), "exec-form entrypoint"
 
 # Everything the release build reads is copied into the build stage.
-for needed in ["Cargo.toml", "Cargo.lock", "src", "migrations"]:
+for needed in ["Cargo.toml", "Cargo.lock", "benches", "src", "migrations"]:
     assert re.search(rf"^COPY [^\n]*\b{re.escape(needed)}\b", dockerfile, re.M), f"Dockerfile does not COPY {needed}"
 
 print("deploy config ok")
