@@ -367,3 +367,50 @@ async fn the_private_key_never_appears_in_logs_replies_or_the_database() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_payable_function_is_sent_the_policys_value() {
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let server = server_on(&anvil).await;
+    let agent_id = "paying-agent";
+    let mut client = Client::new(server.connect(agent_id).await);
+    let policy = json!({"kind": "rules", "rules": [
+        {"then": {"function": "deposit", "args": [], "value": "12345"}},
+        // Value sent to a function that is not payable is rejected.
+        {"then": {"function": "transfer", "args": [RECIPIENT, "1"], "value": "1"}}]});
+    configure(&mut client, agent_id, &token.to_string(), policy, "100").await;
+    client
+        .ok(
+            "create_function",
+            json!({"agent_id": agent_id, "function_name": "deposit",
+                   "function_signature": "deposit()", "function_type": "payable",
+                   "abi": common::chain::abi_entry("deposit")}),
+        )
+        .await;
+    let outcome = execute(&mut client, agent_id).await;
+    let results = outcome["results"].as_array().unwrap();
+    let deposit = results.iter().find(|r| r["function"] == "deposit").unwrap();
+    assert_eq!(deposit["success"], true, "{outcome}");
+    let transfer = results
+        .iter()
+        .find(|r| r["function"] == "transfer")
+        .unwrap();
+    assert!(
+        transfer["result"]["rejected"]
+            .as_str()
+            .unwrap()
+            .contains("not payable")
+    );
+    {
+        use alloy::providers::Provider;
+        let held = anvil.provider.get_balance(token).await.unwrap();
+        assert_eq!(
+            held.to::<u64>(),
+            12_345,
+            "the contract holds exactly the value sent"
+        );
+    }
+    assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 0);
+    server.shutdown().await.unwrap();
+}

@@ -28,6 +28,14 @@ contract TestToken {
         return true;
     }
 
+    /// Payable: records the wei sent, for the runtime's payable calls.
+    mapping(address => uint256) public deposits;
+
+    function deposit() external payable {
+        require(msg.value > 0, "TestToken: nothing deposited");
+        deposits[msg.sender] += msg.value;
+    }
+
     function approve(address spender, uint256 amount) external returns (bool) {
         allowance[msg.sender][spender] = amount;
         emit Approval(msg.sender, spender, amount);
