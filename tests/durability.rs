@@ -100,15 +100,9 @@ async fn runs_of(process: &Process, agent_id: &str) -> Vec<Value> {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
-#[tokio::test]
-async fn an_active_agent_resumes_after_a_crash_and_its_cut_run_is_marked_interrupted() {
-    let api = FakeServer::start().await;
-    api.hang("/contracts/read");
-    let api_url = api.url("");
-    let env = [("CONTRACT_API_URL", api_url.as_str())];
-    let mut process = Process::start(&env).await;
-    let agent_id = "resuming-agent";
-    let mut client = client(&process, agent_id, "").await;
+/// Configures an agent on the `http` executor whose one read is `totalSupply()`;
+/// `status` is "active" or "paused".
+async fn configure_reader(client: &mut Client, status: &str) {
     client
         .ok(
             "create_contract",
@@ -118,13 +112,25 @@ async fn an_active_agent_resumes_after_a_crash_and_its_cut_run_is_marked_interru
     client
         .ok(
             "create_agent",
-            json!({"contractId": TOKEN, "name": "r", "status": "active"}),
+            json!({"contractId": TOKEN, "name": "reader", "status": status}),
         )
         .await;
     client
         .ok("create_function", json!({"function_name": "totalSupply",
                                       "function_signature": "totalSupply()", "function_type": "read"}))
         .await;
+}
+
+#[tokio::test]
+async fn an_active_agent_resumes_after_a_crash_and_its_cut_run_is_marked_interrupted() {
+    let api = FakeServer::start().await;
+    api.hang("/contracts/read");
+    let api_url = api.url("");
+    let env = [("CONTRACT_API_URL", api_url.as_str())];
+    let mut process = Process::start(&env).await;
+    let agent_id = "resuming-agent";
+    let mut client = client(&process, agent_id, "").await;
+    configure_reader(&mut client, "active").await;
     client
         .ok(
             "create_schedule",
@@ -171,19 +177,7 @@ async fn stopping_an_agent_cuts_its_run_at_a_safe_point() {
     let process = Process::start(&env).await;
     let agent_id = "stopped-agent";
     let mut client = client(&process, agent_id, "").await;
-    client
-        .ok(
-            "create_contract",
-            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
-        )
-        .await;
-    client
-        .ok("create_agent", json!({"contractId": TOKEN, "name": "s"}))
-        .await;
-    client
-        .ok("create_function", json!({"function_name": "totalSupply",
-                                      "function_signature": "totalSupply()", "function_type": "read"}))
-        .await;
+    configure_reader(&mut client, "paused").await;
     client.send(json!({"type": "execute", "data": {}})).await;
     assert_eq!(
         client.until("execute_response").await["data"]["status"],

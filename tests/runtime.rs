@@ -35,6 +35,36 @@ async fn configure(
     configure_agent(client, agent_id, token, goal, policy, max_amount).await;
 }
 
+/// A node with a fresh TestToken (1 000 000 to OWNER), a server acting on it, and a
+/// client that configured `agent_id` with `policy` and `max_amount`.
+struct Fixture {
+    anvil: Anvil,
+    token: alloy::primitives::Address,
+    server: TestServer,
+    client: Client,
+}
+
+async fn fixture(agent_id: &str, policy: Value, max_amount: &str) -> Fixture {
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let server = server_on(&anvil).await;
+    let mut client = Client::new(server.connect(agent_id).await);
+    configure(
+        &mut client,
+        agent_id,
+        &token.to_string(),
+        policy,
+        max_amount,
+    )
+    .await;
+    Fixture {
+        anvil,
+        token,
+        server,
+        client,
+    }
+}
+
 fn transfer_rule(amount: &str) -> Value {
     json!({"kind": "rules", "rules": [{
         "when": {"function": "balanceOf", "args": [OWNER], "op": "gt", "value": "1000"},
@@ -64,12 +94,13 @@ async fn execute(client: &mut Client, agent_id: &str) -> Value {
 
 #[tokio::test]
 async fn rules_agent_transfers_exactly_what_the_rule_says() {
-    let anvil = Anvil::start().await;
-    let token = anvil.deploy_token(1_000_000).await.to_string();
-    let server = server_on(&anvil).await;
     let agent_id = "rules-agent";
-    let mut client = Client::new(server.connect(agent_id).await);
-    configure(&mut client, agent_id, &token, transfer_rule("10"), "100").await;
+    let Fixture {
+        anvil,
+        token,
+        server,
+        mut client,
+    } = fixture(agent_id, transfer_rule("10"), "100").await;
 
     let outcome = execute(&mut client, agent_id).await;
     assert_eq!(outcome["status"], "success", "{outcome}");
@@ -94,7 +125,7 @@ async fn rules_agent_transfers_exactly_what_the_rule_says() {
     );
     assert!(sent["result"]["gas_used"].as_u64().unwrap() > 21_000);
 
-    let token_address = token.parse().unwrap();
+    let token_address = token;
     assert_eq!(
         anvil.balance(token_address, RECIPIENT).await.to::<u64>(),
         10
@@ -118,19 +149,13 @@ async fn rules_agent_transfers_exactly_what_the_rule_says() {
 
 #[tokio::test]
 async fn an_amount_over_the_functions_max_is_rejected_and_nothing_is_sent() {
-    let anvil = Anvil::start().await;
-    let token = anvil.deploy_token(1_000_000).await;
-    let server = server_on(&anvil).await;
     let agent_id = "guarded-agent";
-    let mut client = Client::new(server.connect(agent_id).await);
-    configure(
-        &mut client,
-        agent_id,
-        &token.to_string(),
-        transfer_rule("500"),
-        "100",
-    )
-    .await;
+    let Fixture {
+        anvil,
+        token,
+        server,
+        mut client,
+    } = fixture(agent_id, transfer_rule("500"), "100").await;
     let nonce = anvil.nonce(OWNER).await;
 
     let outcome = execute(&mut client, agent_id).await;
@@ -158,20 +183,14 @@ async fn an_amount_over_the_functions_max_is_rejected_and_nothing_is_sent() {
 
 #[tokio::test]
 async fn a_reverting_transfer_reports_its_revert_reason() {
-    let anvil = Anvil::start().await;
-    let token = anvil.deploy_token(1_000_000).await;
-    let server = server_on(&anvil).await;
     let agent_id = "reverting-agent";
-    let mut client = Client::new(server.connect(agent_id).await);
     let too_much = "5000000";
-    configure(
-        &mut client,
-        agent_id,
-        &token.to_string(),
-        transfer_rule(too_much),
-        "10000000",
-    )
-    .await;
+    let Fixture {
+        anvil,
+        token,
+        server,
+        mut client,
+    } = fixture(agent_id, transfer_rule(too_much), "10000000").await;
 
     let outcome = execute(&mut client, agent_id).await;
     assert_eq!(outcome["status"], "error", "{outcome}");
@@ -207,19 +226,14 @@ async fn a_reverting_transfer_reports_its_revert_reason() {
 
 #[tokio::test]
 async fn an_interval_schedule_runs_while_active_and_stops_after_stop() {
-    let anvil = Anvil::start().await;
-    let token = anvil.deploy_token(1_000_000).await;
-    let server = server_on(&anvil).await;
     let agent_id = "interval-agent";
-    let mut client = Client::new(server.connect(agent_id).await);
-    configure(
-        &mut client,
-        agent_id,
-        &token.to_string(),
-        json!({"kind": "none"}),
-        "100",
-    )
-    .await;
+    // The node must outlive the test: keep it bound.
+    let Fixture {
+        anvil: _anvil,
+        token: _,
+        server,
+        mut client,
+    } = fixture(agent_id, json!({"kind": "none"}), "100").await;
     client
         .ok(
             "create_schedule",
@@ -267,16 +281,17 @@ async fn an_interval_schedule_runs_while_active_and_stops_after_stop() {
 
 #[tokio::test]
 async fn limits_of_a_run_and_the_chain_are_enforced() {
-    let anvil = Anvil::start().await;
-    let token = anvil.deploy_token(1_000_000).await;
-    let server = server_on(&anvil).await;
     let agent_id = "limited-agent";
-    let mut client = Client::new(server.connect(agent_id).await);
     // Three actions proposed, two allowed per run.
     let then = json!({"function": "transfer", "args": [RECIPIENT, "1"]});
     let policy = json!({"kind": "rules", "max_actions": 2,
                         "rules": [{"then": then}, {"then": then}, {"then": then}]});
-    configure(&mut client, agent_id, &token.to_string(), policy, "100").await;
+    let Fixture {
+        anvil,
+        token,
+        server,
+        mut client,
+    } = fixture(agent_id, policy, "100").await;
     let outcome = execute(&mut client, agent_id).await;
     let transfers: Vec<&Value> = outcome["results"]
         .as_array()
@@ -370,16 +385,17 @@ async fn the_private_key_never_appears_in_logs_replies_or_the_database() {
 
 #[tokio::test]
 async fn a_payable_function_is_sent_the_policys_value() {
-    let anvil = Anvil::start().await;
-    let token = anvil.deploy_token(1_000_000).await;
-    let server = server_on(&anvil).await;
     let agent_id = "paying-agent";
-    let mut client = Client::new(server.connect(agent_id).await);
     let policy = json!({"kind": "rules", "rules": [
         {"then": {"function": "deposit", "args": [], "value": "12345"}},
         // Value sent to a function that is not payable is rejected.
         {"then": {"function": "transfer", "args": [RECIPIENT, "1"], "value": "1"}}]});
-    configure(&mut client, agent_id, &token.to_string(), policy, "100").await;
+    let Fixture {
+        anvil,
+        token,
+        server,
+        mut client,
+    } = fixture(agent_id, policy, "100").await;
     client
         .ok(
             "create_function",
