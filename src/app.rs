@@ -1,22 +1,15 @@
 //! Builds the shared state and the router, and serves them until shutdown.
 
-use std::{
-    future::Future,
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicU8, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{Router, middleware, routing::get};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::CancellationToken;
 
+pub use crate::state::{AppState, Phase};
 use crate::{
-    agents::{Manager, runtime::RuntimeSettings},
+    agents::{Manager, Runtime, runner::Everything, runtime::RuntimeSettings},
     config::Config,
     http,
     hub::Hub,
@@ -24,58 +17,8 @@ use crate::{
     store::Store,
     telemetry,
     tls::Tls,
-    ws::{self, Registry},
+    ws,
 };
-
-/// Where the server is in its life, as `/ready` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Phase {
-    Starting = 0,
-    Ready = 1,
-    ShuttingDown = 2,
-}
-
-/// What every handler shares.
-#[derive(Debug)]
-pub struct AppState {
-    pub ws: ws::Settings,
-    pub registry: Arc<Registry>,
-    pub manager: Manager,
-    /// Every connection and session task, so that shutdown can wait for them.
-    pub tasks: TaskTracker,
-    pub started_at: Instant,
-    phase: AtomicU8,
-}
-
-impl AppState {
-    fn new(config: &Config, store: Store, runtime: RuntimeSettings) -> Self {
-        Self {
-            ws: ws::Settings::from_config(config),
-            registry: Registry::new(config.max_connections),
-            manager: Manager::new(store, Arc::new(Hub::default()), runtime),
-            tasks: TaskTracker::new(),
-            started_at: Instant::now(),
-            phase: AtomicU8::new(Phase::Starting as u8),
-        }
-    }
-
-    pub fn phase(&self) -> Phase {
-        match self.phase.load(Ordering::Acquire) {
-            0 => Phase::Starting,
-            1 => Phase::Ready,
-            _ => Phase::ShuttingDown,
-        }
-    }
-
-    fn set_phase(&self, phase: Phase) {
-        self.phase.store(phase as u8, Ordering::Release);
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        self.phase() == Phase::ShuttingDown
-    }
-}
 
 /// The routes of the one port.
 pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
@@ -135,6 +78,8 @@ pub struct App {
     config: Config,
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
+    runtime: Runtime,
+    store: Store,
     tls: Option<Arc<Tls>>,
 }
 
@@ -166,12 +111,23 @@ impl App {
             _ => {}
         }
         let store = Store::connect(&config.database_url).await?;
-        let state = Arc::new(AppState::new(&config, store, runtime_settings(&config)?));
-        state.manager.runtime().resume().await?;
+        let hub = Arc::new(Hub::default());
+        let settings = runtime_settings(&config)?;
+        let runtime = Runtime::new(
+            store.clone(),
+            Arc::clone(&hub),
+            settings,
+            Arc::new(Everything),
+        );
+        let manager = Manager::new(store.clone(), hub, Arc::new(runtime.clone()));
+        let state = Arc::new(AppState::new(&config, manager));
+        runtime.resume().await?;
         Ok(App {
             config,
             listener,
             state,
+            runtime,
+            store,
             tls,
         })
     }
@@ -186,16 +142,17 @@ impl App {
         Arc::clone(&self.state)
     }
 
+    /// The runner of this process's agents.
+    pub fn runtime(&self) -> Runtime {
+        self.runtime.clone()
+    }
+
     /// Serves until `shutdown` resolves, then: `/ready` turns 503, the listener
     /// closes, WebSockets get 1001 in batches, in-flight work finishes. Fails when
     /// that takes longer than the grace period.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let App {
-            config,
-            listener,
-            state,
-            tls,
-        } = self;
+        let (config, state, tls) = (self.config, self.state, self.tls);
+        let (listener, runtime, store) = (self.listener, self.runtime, self.store);
         let stop = CancellationToken::new();
         let serving = Serving {
             router: router(Arc::clone(&state), &config.cors_origins),
@@ -211,7 +168,7 @@ impl App {
         let accepting = tokio::spawn(server::accept_loop(listener, serving));
         let reloading = tokio::spawn(reload_on_sighup(tls, stop.clone()));
         let pruning = tokio::spawn(prune_events(
-            state.manager.store().clone(),
+            state.manager.clone(),
             config.event_retention_count,
             config.event_retention_days,
             stop.clone(),
@@ -242,12 +199,12 @@ impl App {
         state.tasks.close();
         let drained = tokio::time::timeout_at(deadline, async {
             // Timers stop; runs in progress stop at their next safe point.
-            state.manager.runtime().shutdown().await;
+            runtime.shutdown().await;
             state.tasks.wait().await;
             state.registry.wait_empty().await;
         })
         .await;
-        state.manager.store().close().await;
+        store.close().await;
         match drained {
             Ok(()) => {
                 tracing::info!("shutdown complete");
@@ -359,7 +316,7 @@ fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
 }
 
 /// Applies event retention every minute until `stop`.
-async fn prune_events(store: Store, keep: u64, days: u64, stop: CancellationToken) {
+async fn prune_events(manager: Manager, keep: u64, days: u64, stop: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
@@ -367,11 +324,9 @@ async fn prune_events(store: Store, keep: u64, days: u64, stop: CancellationToke
             _ = every.tick() => {}
         }
         let cutoff = (days > 0).then(|| {
-            crate::agents::model::format_time(
-                chrono::Utc::now() - chrono::Duration::days(days as i64),
-            )
+            crate::model::format_time(chrono::Utc::now() - chrono::Duration::days(days as i64))
         });
-        match store.prune_events(Some(keep), cutoff.as_deref()).await {
+        match manager.prune_events(Some(keep), cutoff.as_deref()).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "old events removed"),
             Err(error) => tracing::warn!(%error, "event retention failed"),

@@ -1,9 +1,10 @@
-//! Per-agent fan-out of events to the sessions of this process.
+//! Per-agent fan-out of events to the subscribers of this process.
 //!
-//! Sessions subscribe to topics: an agent id, or a contract address (every agent
+//! Subscribers follow topics: an agent id, or a contract address (every agent
 //! acting on it). An event is encoded once and shared by reference with every
-//! subscriber; each session orders, de-duplicates and gap-fills what it gets
-//! (see `ws::subscriptions`), so the hub itself never waits.
+//! subscriber; each subscriber orders, de-duplicates and gap-fills what it gets
+//! (see `ws::subscriptions`), so the hub itself never waits. The hub knows
+//! nothing of what a subscriber is: an inbox that takes an event or is full.
 
 use std::{
     collections::HashMap,
@@ -11,15 +12,10 @@ use std::{
 };
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
 
-use crate::{
-    protocol::{CloseCode, events},
-    store::StoredEvent,
-    ws::registry::{Control, Ending},
-};
+use crate::model::EventKind;
 
-/// What a session can follow.
+/// What a subscriber can follow.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Topic {
     Agent(String),
@@ -32,63 +28,55 @@ pub enum Topic {
 pub struct Event {
     pub agent_id: String,
     pub seq: u64,
-    /// The event type, as a bounded metric label.
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub text: Utf8Bytes,
 }
 
-impl Event {
-    pub fn from_stored(event: StoredEvent) -> Self {
-        Self {
-            kind: events::label(&event.kind),
-            agent_id: event.agent_id,
-            seq: event.seq,
-            text: Utf8Bytes::from(event.text),
-        }
-    }
+/// Where the hub puts a subscriber's events.
+pub trait Inbox: Send + Sync {
+    /// Takes the event without waiting; false when there is no room.
+    fn offer(&self, event: &Arc<Event>) -> bool;
+    /// Called once the inbox refused an event: the subscriber has lost one and
+    /// must catch up (a session closes with 1013 and resumes with `since`).
+    fn overflowed(&self);
 }
 
-/// What reaches a session's inbox: an event, or a reply finished in the
-/// background (e.g. a run's outcome, after the run's own events).
-#[derive(Debug)]
-pub enum Delivery {
-    Event(Arc<Event>),
-    Reply(crate::protocol::Frame),
-}
+/// A subscriber's inbox, shared by every topic it follows.
+pub type Subscriber = Arc<dyn Inbox>;
 
-/// A session's inbox.
-#[derive(Debug, Clone)]
-pub struct Subscriber {
-    pub tx: mpsc::Sender<Delivery>,
-    pub control: Control,
-}
+type Topics = HashMap<Topic, HashMap<u64, Subscriber>>;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Hub {
-    topics: Mutex<HashMap<Topic, HashMap<u64, Subscriber>>>,
+    topics: Mutex<Topics>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("subscriptions", &self.subscription_count())
+            .finish()
+    }
 }
 
 impl Hub {
-    pub fn subscribe(&self, topic: Topic, session: u64, subscriber: Subscriber) {
-        self.lock()
-            .entry(topic)
-            .or_default()
-            .insert(session, subscriber);
+    /// `id` names the subscriber: one copy of an event per id.
+    pub fn subscribe(&self, topic: Topic, id: u64, subscriber: Subscriber) {
+        self.lock().entry(topic).or_default().insert(id, subscriber);
     }
 
-    pub fn unsubscribe(&self, topic: &Topic, session: u64) {
+    pub fn unsubscribe(&self, topic: &Topic, id: u64) {
         let mut topics = self.lock();
-        if let Some(sessions) = topics.get_mut(topic) {
-            sessions.remove(&session);
-            if sessions.is_empty() {
+        if let Some(subscribers) = topics.get_mut(topic) {
+            subscribers.remove(&id);
+            if subscribers.is_empty() {
                 topics.remove(topic);
             }
         }
     }
 
     /// Delivers an event of an agent acting on `contract` to the subscribers of
-    /// the agent and of the contract, once per session. A session whose inbox is
-    /// full is closed with 1013: it resumes with `since`.
+    /// the agent and of the contract, once per subscriber.
     pub fn publish(&self, event: Arc<Event>, contract: &str) {
         let mut targets: HashMap<u64, Subscriber> = HashMap::new();
         {
@@ -97,21 +85,16 @@ impl Hub {
                 Topic::Agent(event.agent_id.clone()),
                 Topic::Contract(contract.to_ascii_lowercase()),
             ] {
-                if let Some(sessions) = topics.get(&topic) {
-                    for (id, subscriber) in sessions {
-                        targets.entry(*id).or_insert_with(|| subscriber.clone());
+                if let Some(subscribers) = topics.get(&topic) {
+                    for (id, subscriber) in subscribers {
+                        targets.entry(*id).or_insert_with(|| Arc::clone(subscriber));
                     }
                 }
             }
         }
         for subscriber in targets.into_values() {
-            if let Err(mpsc::error::TrySendError::Full(_)) =
-                subscriber.tx.try_send(Delivery::Event(Arc::clone(&event)))
-            {
-                subscriber.control.end(Ending::Server(
-                    CloseCode::TryAgainLater,
-                    "slow consumer: reconnect with since",
-                ));
+            if !subscriber.offer(&event) {
+                subscriber.overflowed();
             }
         }
     }
@@ -121,20 +104,48 @@ impl Hub {
         self.lock().values().map(HashMap::len).sum()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, HashMap<u64, Subscriber>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Topics> {
         self.topics.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tokio::sync::mpsc;
+
     use super::*;
+
+    struct Channel {
+        tx: mpsc::Sender<Arc<Event>>,
+        overflowed: AtomicBool,
+    }
+
+    impl Inbox for Channel {
+        fn offer(&self, event: &Arc<Event>) -> bool {
+            self.tx.try_send(Arc::clone(event)).is_ok()
+        }
+
+        fn overflowed(&self) {
+            self.overflowed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn channel(capacity: usize) -> (Arc<Channel>, mpsc::Receiver<Arc<Event>>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let inbox = Arc::new(Channel {
+            tx,
+            overflowed: AtomicBool::new(false),
+        });
+        (inbox, rx)
+    }
 
     fn event(agent: &str, seq: u64) -> Arc<Event> {
         Arc::new(Event {
             agent_id: agent.into(),
             seq,
-            kind: "log",
+            kind: EventKind::Log,
             text: Utf8Bytes::from_static("{}"),
         })
     }
@@ -142,25 +153,17 @@ mod tests {
     #[test]
     fn events_reach_agent_and_contract_subscribers_once_each() {
         let hub = Hub::default();
-        let (tx1, mut rx1) = mpsc::channel(8);
-        let (tx2, mut rx2) = mpsc::channel(8);
-        let (tx3, mut rx3) = mpsc::channel(8);
-        let sub = |tx| Subscriber {
-            tx,
-            control: Control::default(),
-        };
-        hub.subscribe(Topic::Agent("a".into()), 1, sub(tx1.clone()));
-        hub.subscribe(Topic::Contract("0xab".into()), 1, sub(tx1));
-        hub.subscribe(Topic::Contract("0xab".into()), 2, sub(tx2));
-        hub.subscribe(Topic::Agent("b".into()), 3, sub(tx3));
+        let (one, mut rx1) = channel(8);
+        let (two, mut rx2) = channel(8);
+        let (three, mut rx3) = channel(8);
+        hub.subscribe(Topic::Agent("a".into()), 1, one.clone());
+        hub.subscribe(Topic::Contract("0xab".into()), 1, one);
+        hub.subscribe(Topic::Contract("0xab".into()), 2, two);
+        hub.subscribe(Topic::Agent("b".into()), 3, three);
         hub.publish(event("a", 1), "0xAB");
-        let seq = |d: Delivery| match d {
-            Delivery::Event(e) => e.seq,
-            Delivery::Reply(_) => panic!("not an event"),
-        };
-        assert_eq!(seq(rx1.try_recv().unwrap()), 1);
-        assert!(rx1.try_recv().is_err(), "one copy per session");
-        assert_eq!(seq(rx2.try_recv().unwrap()), 1);
+        assert_eq!(rx1.try_recv().unwrap().seq, 1);
+        assert!(rx1.try_recv().is_err(), "one copy per subscriber");
+        assert_eq!(rx2.try_recv().unwrap().seq, 1);
         assert!(rx3.try_recv().is_err(), "never other agents' events");
         hub.unsubscribe(&Topic::Agent("a".into()), 1);
         hub.unsubscribe(&Topic::Contract("0xab".into()), 1);
@@ -168,27 +171,17 @@ mod tests {
     }
 
     #[test]
-    fn a_full_inbox_closes_that_session_only() {
+    fn a_full_inbox_is_told_so_and_others_still_receive() {
         let hub = Hub::default();
-        let (tx, _rx) = mpsc::channel(1);
-        let control = Control::default();
-        hub.subscribe(
-            Topic::Agent("a".into()),
-            1,
-            Subscriber {
-                tx,
-                control: control.clone(),
-            },
-        );
+        let (slow, _rx) = channel(1);
+        let (fast, mut fast_rx) = channel(8);
+        hub.subscribe(Topic::Agent("a".into()), 1, slow.clone());
+        hub.subscribe(Topic::Agent("a".into()), 2, fast);
         hub.publish(event("a", 1), "0x");
-        assert!(control.ending().is_none());
+        assert!(!slow.overflowed.load(Ordering::SeqCst));
         hub.publish(event("a", 2), "0x");
-        assert_eq!(
-            control.ending(),
-            Some(Ending::Server(
-                CloseCode::TryAgainLater,
-                "slow consumer: reconnect with since"
-            ))
-        );
+        assert!(slow.overflowed.load(Ordering::SeqCst));
+        assert_eq!(fast_rx.try_recv().unwrap().seq, 1);
+        assert_eq!(fast_rx.try_recv().unwrap().seq, 2);
     }
 }

@@ -3,12 +3,16 @@
 
 pub mod agents;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod model;
 pub mod protocol;
+pub mod registry;
 pub mod server;
 pub mod shutdown;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

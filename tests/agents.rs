@@ -4,6 +4,7 @@
 
 mod common;
 
+use agentport::model::Caller;
 use common::{
     client::{Client, TOKEN, wizard},
     pg::PgSchema,
@@ -515,7 +516,8 @@ async fn since_replays_without_gap_or_duplicate_while_events_keep_coming(server:
     let last = server
         .state
         .manager
-        .stream_bounds(&agent_id)
+        .feed()
+        .bounds(&Caller::local(), &agent_id)
         .await
         .unwrap()
         .last_seq;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use agentport::model::Caller;
 use common::{
     client::{Client, TOKEN, wizard},
     *,
@@ -308,9 +309,13 @@ async fn since_older_than_retention_reports_history_truncated() {
             .await;
         client.until("status").await;
     }
-    let store = server.state.manager.store();
-    assert!(store.prune_events(Some(5), None).await.unwrap() > 0);
-    let bounds = store.stream_bounds(agent_id).await.unwrap();
+    let manager = &server.state.manager;
+    assert!(manager.prune_events(Some(5), None).await.unwrap() > 0);
+    let bounds = manager
+        .feed()
+        .bounds(&Caller::local(), agent_id)
+        .await
+        .unwrap();
     let oldest = bounds.oldest_seq.unwrap();
     assert_eq!(oldest, bounds.last_seq - 4);
 

@@ -245,7 +245,7 @@ async fn an_interval_schedule_runs_while_active_and_stops_after_stop() {
         .ok("start_agent", json!({"agent_id": agent_id}))
         .await;
 
-    let runs = || async { server.state.manager.runs(agent_id, 100).await.unwrap() };
+    let runs = || async { runs_of(&server, agent_id, 100).await };
     wait_until("three scheduled runs", || async {
         runs()
             .await
@@ -267,7 +267,7 @@ async fn an_interval_schedule_runs_while_active_and_stops_after_stop() {
     }
 
     client.ok("stop_agent", json!({"agent_id": agent_id})).await;
-    assert!(!server.state.manager.runtime().is_scheduled(agent_id));
+    assert!(!server.runtime.is_scheduled(agent_id));
     wait_until("the run in progress, if any, ends", || async {
         runs().await.iter().all(|r| r.status != "running")
     })

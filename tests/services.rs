@@ -134,7 +134,7 @@ async fn llm_policy_calls_are_guarded_then_executed_on_chain() {
             .contains("malformed answer"),
         "{outcome}"
     );
-    let runs = server.state.manager.runs(agent_id, 10).await.unwrap();
+    let runs = runs_of(&server, agent_id, 10).await;
     assert_eq!(runs[0].status, "failed");
     assert!(runs[0].error.as_deref().unwrap().contains("malformed"));
     assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 7);

@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use agentport::{
+    model::{EventKind, LogLevel, NewAgent},
     protocol::{Inbound, Request, events},
     store::Store,
 };
@@ -36,9 +37,9 @@ on_both_databases!(
     a_rolled_back_command_changes_nothing,
 );
 
-fn create_agent(json: &str) -> agentport::protocol::requests::CreateAgent {
+fn create_agent(json: &str) -> NewAgent {
     match Inbound::parse(json).request.unwrap() {
-        Request::CreateAgent(r) => r,
+        Request::CreateAgent(r) => r.body,
         other => panic!("{other:?}"),
     }
 }
@@ -52,9 +53,12 @@ async fn seqs_are_gap_free_under_concurrent_writers(store: Store) {
             for i in 0..25 {
                 let mut tx = store.begin().await.unwrap();
                 let message = format!("w{writer}-{i}");
-                tx.append_event("agent-1", events::log("agent-1", "info", &message, "t"))
-                    .await
-                    .unwrap();
+                tx.append_event(
+                    "agent-1",
+                    events::log("agent-1", LogLevel::Info, &message, "t"),
+                )
+                .await
+                .unwrap();
                 tx.commit().await.unwrap();
             }
         }));
@@ -79,7 +83,7 @@ async fn a_rolled_back_command_changes_nothing(store: Store) {
     .request
     .unwrap()
     {
-        Request::CreateContract(c) => c,
+        Request::CreateContract(c) => c.body,
         other => panic!("{other:?}"),
     };
     tx.upsert_contract(&contract).await.unwrap();
@@ -87,7 +91,7 @@ async fn a_rolled_back_command_changes_nothing(store: Store) {
         r#"{"type":"create_agent","data":{"contractId":"0x5FbDB2315678afecb367f032d93F642f64180aa3"}}"#,
     );
     tx.upsert_agent("a", &agent).await.unwrap();
-    tx.append_event("a", events::lifecycle("agent_started", "a"))
+    tx.append_event("a", events::lifecycle(EventKind::AgentStarted, "a"))
         .await
         .unwrap();
     drop(tx); // not committed
@@ -96,7 +100,7 @@ async fn a_rolled_back_command_changes_nothing(store: Store) {
     // The seq a rolled-back event took is given out again: no gap.
     let mut tx = store.begin().await.unwrap();
     let event = tx
-        .append_event("a", events::lifecycle("agent_started", "a"))
+        .append_event("a", events::lifecycle(EventKind::AgentStarted, "a"))
         .await
         .unwrap();
     tx.commit().await.unwrap();

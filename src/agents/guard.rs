@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use alloy::primitives::{I256, U256};
 use serde_json::Value;
 
-use super::model::{Function, FunctionType};
+use crate::model::{Function, FunctionType};
 
 /// An action a policy proposes: call `function` with `args`.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,21 +54,7 @@ pub fn check(proposal: &Proposal, functions: &[Function], gas_limit: &str) -> Re
         .iter()
         .find(|f| f.function_name == proposal.function || f.function_signature == proposal.function)
         .ok_or_else(|| format!("{} is not a function of this agent", proposal.function))?;
-    if !function.is_enabled {
-        return Err(format!("{} is disabled", function.function_signature));
-    }
-    if function.function_type == FunctionType::Read {
-        return Err(format!(
-            "{} is a read function, not an action",
-            function.function_signature
-        ));
-    }
-    if proposal.value.is_some() && function.function_type != FunctionType::Payable {
-        return Err(format!(
-            "{} is not payable: it cannot be sent value",
-            function.function_signature
-        ));
-    }
+    check_callable(proposal, function)?;
     match gas_limit.parse::<u64>() {
         Ok(gas) if gas > 0 => {}
         _ => {
@@ -77,34 +63,69 @@ pub fn check(proposal: &Proposal, functions: &[Function], gas_limit: &str) -> Re
             ));
         }
     }
-    let inputs: Vec<(String, String)> = function
+    let inputs = inputs_of(function);
+    check_arguments(proposal, function, &inputs)?;
+    let Value::Object(rules) = &function.validation_rules else {
+        return Ok(());
+    };
+    for (input, rule) in rules {
+        let position = inputs
+            .iter()
+            .position(|(name, _)| name == input)
+            .or_else(|| input.strip_prefix("arg").and_then(|i| i.parse().ok()));
+        let value = position.and_then(|i| proposal.args.get(i));
+        check_rule(input, rule, value)?;
+    }
+    Ok(())
+}
+
+/// An enabled write (payable, when value is sent).
+fn check_callable(proposal: &Proposal, function: &Function) -> Result<(), String> {
+    let signature = &function.function_signature;
+    if !function.is_enabled {
+        return Err(format!("{signature} is disabled"));
+    }
+    if function.function_type == FunctionType::Read {
+        return Err(format!("{signature} is a read function, not an action"));
+    }
+    if proposal.value.is_some() && function.function_type != FunctionType::Payable {
+        return Err(format!(
+            "{signature} is not payable: it cannot be sent value"
+        ));
+    }
+    Ok(())
+}
+
+/// The function's inputs as `(name, type)`, unnamed ones as `argN`.
+fn inputs_of(function: &Function) -> Vec<(String, String)> {
+    let inputs = function
         .abi
         .as_ref()
         .and_then(|abi| abi.get("inputs"))
-        .and_then(Value::as_array)
-        .map(|inputs| {
-            inputs
-                .iter()
-                .enumerate()
-                .map(|(i, input)| {
-                    let name = input.get("name").and_then(Value::as_str).unwrap_or("");
-                    let name = if name.is_empty() {
-                        format!("arg{i}")
-                    } else {
-                        name.to_string()
-                    };
-                    (
-                        name,
-                        input
-                            .get("type")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                    )
-                })
-                .collect()
+        .and_then(Value::as_array);
+    let Some(inputs) = inputs else {
+        return Vec::new();
+    };
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            let name = match input.get("name").and_then(Value::as_str) {
+                Some(name) if !name.is_empty() => name.to_string(),
+                _ => format!("arg{i}"),
+            };
+            let ty = input.get("type").and_then(Value::as_str).unwrap_or("");
+            (name, ty.to_string())
         })
-        .unwrap_or_default();
+        .collect()
+}
+
+/// As many arguments as the ABI has inputs, none of them missing.
+fn check_arguments(
+    proposal: &Proposal,
+    function: &Function,
+    inputs: &[(String, String)],
+) -> Result<(), String> {
     if function.abi.is_some() && inputs.len() != proposal.args.len() {
         return Err(format!(
             "{} takes {} argument(s), {} proposed",
@@ -118,17 +139,6 @@ pub fn check(proposal: &Proposal, functions: &[Function], gas_limit: &str) -> Re
             .get(i)
             .map_or_else(|| format!("arg{i}"), |(name, _)| name.clone());
         return Err(format!("argument {name} is missing"));
-    }
-    let Value::Object(rules) = &function.validation_rules else {
-        return Ok(());
-    };
-    for (input, rule) in rules {
-        let position = inputs
-            .iter()
-            .position(|(name, _)| name == input)
-            .or_else(|| input.strip_prefix("arg").and_then(|i| i.parse().ok()));
-        let value = position.and_then(|i| proposal.args.get(i));
-        check_rule(input, rule, value)?;
     }
     Ok(())
 }

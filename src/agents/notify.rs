@@ -9,18 +9,23 @@ use serde_json::{Value, json};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
-    model::{AgentDetails, Notification, NotificationType, now},
+    outcome::ActionOutcome,
     recorder::Recorder,
+    retry::{Attempt, GaveUp, Retry},
 };
-use crate::{config::Secret, protocol::events};
+use crate::{
+    config::Secret,
+    model::{AgentDetails, LogLevel, Notification, NotificationType, RunStatus, now},
+    protocol::events,
+};
 
 /// The run a notification is about.
 #[derive(Debug, Clone, Copy)]
 pub struct Report<'a> {
     pub run_id: &'a str,
-    pub status: &'a str,
+    pub status: RunStatus,
     pub message: &'a str,
-    pub results: &'a [Value],
+    pub results: &'a [ActionOutcome],
 }
 
 #[derive(Debug, Clone)]
@@ -30,8 +35,7 @@ pub struct Notifier {
     telegram_token: Option<Secret>,
     smtp_url: Option<Secret>,
     smtp_from: String,
-    attempts: u32,
-    backoff: Duration,
+    retry: Retry,
 }
 
 impl Default for Notifier {
@@ -79,8 +83,10 @@ impl Notifier {
             telegram_token: settings.telegram_token,
             smtp_url: settings.smtp_url,
             smtp_from: settings.smtp_from,
-            attempts: settings.attempts.max(1),
-            backoff: settings.backoff,
+            retry: Retry {
+                attempts: settings.attempts.max(1),
+                backoff: settings.backoff,
+            },
         }
     }
 
@@ -127,7 +133,7 @@ impl Notifier {
                     let kind = target.notification_type.as_str();
                     let line = format!("{kind} notification failed: {error}");
                     tracing::warn!(agent = %agent.agent_id, "{line}");
-                    let event = events::log(&agent.agent_id, "warning", &line, &now());
+                    let event = events::log(&agent.agent_id, LogLevel::Warning, &line, &now());
                     let _ = rec.emit(&agent, event).await;
                 }
             }
@@ -136,17 +142,17 @@ impl Notifier {
 
     /// One notification, retried with exponential backoff.
     async fn deliver(&self, target: &Notification, report: &Value) -> Result<(), String> {
-        let mut last = String::new();
-        for attempt in 0..self.attempts {
-            if attempt > 0 {
-                tokio::time::sleep(self.backoff * 2u32.pow(attempt - 1)).await;
-            }
-            match self.send(target, report).await {
-                Ok(()) => return Ok(()),
-                Err(error) => last = error,
+        let sent = self
+            .retry
+            .run(|| async { self.send(target, report).await.map_err(Attempt::Again) })
+            .await;
+        match sent {
+            Ok(()) => Ok(()),
+            Err(GaveUp::Fatal(error)) => Err(error),
+            Err(GaveUp::Exhausted { last, attempts }) => {
+                Err(format!("{last} (after {attempts} attempt(s))"))
             }
         }
-        Err(format!("{last} (after {} attempt(s))", self.attempts))
     }
 
     async fn send(&self, target: &Notification, report: &Value) -> Result<(), String> {

@@ -1,31 +1,23 @@
 //! Commits a command's changes together with its events, then publishes the
-//! events: used by the manager (commands) and the runtime (runs).
+//! events: used by the commands and by runs.
 
 use std::sync::Arc;
 
-use super::model::{Agent, Schedule};
+use axum::extract::ws::Utf8Bytes;
+
 use crate::{
     hub::{Event, Hub},
-    protocol::{
-        ErrorCode, ProtocolError,
-        events::{self, EventFrame, Status},
-    },
-    store::{Store, StoreError, StoreTx, StoredEvent},
+    model::{Agent, AgentError, Schedule, StoredEvent},
+    protocol::events::{self, EventFrame, Status},
+    store::{Store, StoreError, StoreTx},
 };
 
-pub type Result<T> = std::result::Result<T, ProtocolError>;
+pub type Result<T, E = AgentError> = std::result::Result<T, E>;
 
-/// Logs the cause and tells the client only that it was internal.
-pub fn internal(error: StoreError) -> ProtocolError {
+/// Logs the cause and tells the caller only that it was internal.
+pub fn internal(error: StoreError) -> AgentError {
     tracing::error!(%error, "store operation failed");
-    ProtocolError::new(
-        ErrorCode::Internal,
-        "internal error: the change was not saved",
-    )
-}
-
-pub fn not_found(agent_id: &str) -> ProtocolError {
-    ProtocolError::new(ErrorCode::NotFound, format!("agent {agent_id} not found"))
+    AgentError::Internal("internal error: the change was not saved".into())
 }
 
 #[derive(Debug, Clone)]
@@ -51,12 +43,20 @@ impl Change {
         Ok(())
     }
 
+    /// The agent as this transaction sees it; not found is an error.
     pub async fn existing(&mut self, agent_id: &str) -> Result<Agent> {
         self.tx
             .agent(agent_id)
             .await
             .map_err(internal)?
-            .ok_or_else(|| not_found(agent_id))
+            .ok_or_else(|| AgentError::agent_not_found(agent_id))
+    }
+
+    /// Emits the agent's `status` as this transaction sees it.
+    pub async fn emit_status(&mut self, agent: &Agent) -> Result<()> {
+        let schedule = self.tx.schedule(&agent.agent_id).await.map_err(internal)?;
+        self.emit(&agent.agent_id, status_of(agent, schedule.as_ref()))
+            .await
     }
 }
 
@@ -73,8 +73,7 @@ impl Recorder {
     pub async fn commit(&self, change: Change, contract: &str) -> Result<()> {
         change.tx.commit().await.map_err(internal)?;
         for event in change.events {
-            self.hub
-                .publish(Arc::new(Event::from_stored(event)), contract);
+            self.hub.publish(Arc::new(event_of(event)), contract);
         }
         Ok(())
     }
@@ -87,17 +86,23 @@ impl Recorder {
     }
 }
 
+/// A stored event as the hub shares it.
+pub fn event_of(stored: StoredEvent) -> Event {
+    Event {
+        agent_id: stored.agent_id,
+        seq: stored.seq,
+        kind: stored.kind,
+        text: Utf8Bytes::from(stored.text),
+    }
+}
+
 /// The `status` event of an agent as it is now.
 pub fn status_of(agent: &Agent, schedule: Option<&Schedule>) -> EventFrame {
-    let running = agent.status == super::model::AgentStatus::Active;
-    let next = schedule
-        .filter(|s| s.is_active && running)
-        .and_then(|s| s.next_execution.as_deref());
     events::status(&Status {
         agent_id: &agent.agent_id,
         status: agent.status.as_str(),
-        running,
+        running: agent.is_running(),
         last_executed: agent.last_executed.as_deref(),
-        next_execution: next,
+        next_execution: agent.next_execution(schedule),
     })
 }

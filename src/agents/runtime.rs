@@ -1,5 +1,6 @@
-//! Makes agents run: one timer task per active agent (interval or cron), runs on
-//! demand, at most one run per agent at a time, resumption after a restart.
+//! The local runner: one timer task per active agent of this process (interval
+//! or cron), runs on demand, at most one run per agent at a time, resumption
+//! after a restart.
 
 use std::{
     collections::HashMap,
@@ -7,31 +8,23 @@ use std::{
     time::Duration,
 };
 
-use serde_json::Value;
+use futures_util::{FutureExt, future::BoxFuture};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+pub use super::cycle::RuntimeSettings;
 use super::{
-    cycle,
-    executor::Executor,
-    manager::Execution,
-    model::{Run, format_time, now},
-    recorder::{Recorder, status_of},
+    cycle::{self, Env},
+    outcome::{LogLine, RunOutcome},
+    recorder::Recorder,
+    runner::{Placement, RunRequest, Runner},
     schedule,
 };
-use crate::protocol::events;
-
-/// What the runtime is configured with.
-#[derive(Debug, Default)]
-pub struct RuntimeSettings {
-    /// Where reads and writes go; `None`: runs can only say so.
-    pub executor: Option<Executor>,
-    /// Most actions one run may take unless the policy says otherwise.
-    pub max_actions: usize,
-    /// The LLM endpoint for `llm` policies, if a key is configured.
-    pub llm: Option<super::policy::llm::LlmClient>,
-    /// Where notifications are sent from.
-    pub notifier: super::notify::Notifier,
-}
+use crate::{
+    hub::Hub,
+    model::{LogLevel, Run, RunStatus, Trigger, format_time, now},
+    protocol::events,
+    store::Store,
+};
 
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -39,14 +32,15 @@ pub struct Runtime {
 }
 
 #[derive(Debug)]
-pub(super) struct Inner {
-    pub rec: Recorder,
-    pub settings: RuntimeSettings,
+struct Inner {
+    rec: Recorder,
+    settings: RuntimeSettings,
+    placement: Arc<dyn Placement>,
     slots: Mutex<HashMap<String, Slot>>,
     /// Timers, runs and notifications: shutdown waits for them.
-    pub tasks: TaskTracker,
+    tasks: TaskTracker,
     /// Cancelled at shutdown.
-    pub stop: CancellationToken,
+    stop: CancellationToken,
 }
 
 /// One agent's timer and run in progress.
@@ -56,29 +50,14 @@ struct Slot {
     run: Option<CancellationToken>,
 }
 
-impl Runtime {
-    pub fn new(rec: Recorder, settings: RuntimeSettings) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                rec,
-                settings,
-                slots: Mutex::new(HashMap::new()),
-                tasks: TaskTracker::new(),
-                stop: CancellationToken::new(),
-            }),
-        }
-    }
-
-    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
-        self.inner.slots.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// (Re)starts the agent's timer from its stored schedule.
-    pub fn schedule(&self, agent_id: &str) {
-        if self.inner.stop.is_cancelled() {
+impl Runner for Runtime {
+    /// (Re)starts the agent's timer from its stored schedule, if it runs here.
+    fn schedule(&self, agent_id: &str) {
+        let inner = &self.inner;
+        if inner.stop.is_cancelled() || !inner.placement.runs_here(agent_id) {
             return;
         }
-        let token = self.inner.stop.child_token();
+        let token = inner.stop.child_token();
         let previous = self
             .slots()
             .entry(agent_id.to_string())
@@ -90,13 +69,12 @@ impl Runtime {
         }
         let runtime = self.clone();
         let agent_id = agent_id.to_string();
-        self.inner
+        inner
             .tasks
             .spawn(async move { runtime.timer(agent_id, token).await });
     }
 
-    /// Stops the agent's timer, and its run in progress at the next safe point.
-    pub fn unschedule(&self, agent_id: &str) {
+    fn unschedule(&self, agent_id: &str) {
         if let Some(slot) = self.slots().get_mut(agent_id) {
             if let Some(timer) = slot.timer.take() {
                 timer.cancel();
@@ -105,6 +83,34 @@ impl Runtime {
                 run.cancel();
             }
         }
+    }
+
+    fn run(&self, request: RunRequest) -> BoxFuture<'_, RunOutcome> {
+        self.run_now(request).boxed()
+    }
+}
+
+impl Runtime {
+    pub fn new(
+        store: Store,
+        hub: Arc<Hub>,
+        settings: RuntimeSettings,
+        placement: Arc<dyn Placement>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                rec: Recorder { store, hub },
+                settings,
+                placement,
+                slots: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+                stop: CancellationToken::new(),
+            }),
+        }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        self.inner.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the agent has a timer running (for tests and status).
@@ -116,16 +122,17 @@ impl Runtime {
     }
 
     /// At start: runs a crash left `running` become `interrupted`, and every
-    /// active agent is scheduled again.
+    /// active agent of this process is scheduled again.
     pub async fn resume(&self) -> anyhow::Result<()> {
-        let interrupted = self.inner.rec.store.mark_interrupted_runs(&now()).await?;
+        let store = &self.inner.rec.store;
+        let interrupted = store.mark_interrupted_runs(&now()).await?;
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,
                 "runs interrupted by the last stop were marked as such"
             );
         }
-        let agents = self.inner.rec.store.active_agents().await?;
+        let agents = store.active_agents().await?;
         for agent in &agents {
             self.schedule(&agent.agent_id);
         }
@@ -148,16 +155,11 @@ impl Runtime {
 
     /// Runs one cycle now, unless one is in progress (then the trigger is
     /// recorded as skipped).
-    pub async fn run(
-        &self,
-        agent_id: &str,
-        run_id: &str,
-        trigger: &str,
-        params: Option<Value>,
-    ) -> Execution {
+    async fn run_now(&self, request: RunRequest) -> RunOutcome {
+        let agent_id = request.agent_id.clone();
         let token = {
             let mut slots = self.slots();
-            let slot = slots.entry(agent_id.to_string()).or_default();
+            let slot = slots.entry(agent_id.clone()).or_default();
             if slot.run.is_some() {
                 None
             } else {
@@ -167,59 +169,57 @@ impl Runtime {
             }
         };
         let Some(token) = token else {
-            return self.skipped(agent_id, run_id, trigger).await;
+            return self.skipped(request).await;
         };
-        let execution = self
-            .inner
+        let inner = &self.inner;
+        let env = Env {
+            rec: &inner.rec,
+            settings: &inner.settings,
+            tasks: &inner.tasks,
+            stop: &inner.stop,
+        };
+        let outcome = inner
             .tasks
-            .track_future(cycle::run(
-                &self.inner,
-                agent_id,
-                run_id,
-                trigger,
-                params,
-                token,
-            ))
+            .track_future(cycle::run(&env, request, token))
             .await;
-        if let Some(slot) = self.slots().get_mut(agent_id) {
+        if let Some(slot) = self.slots().get_mut(&agent_id) {
             slot.run = None;
         }
-        execution
+        outcome
     }
 
-    async fn skipped(&self, agent_id: &str, run_id: &str, trigger: &str) -> Execution {
+    async fn skipped(&self, request: RunRequest) -> RunOutcome {
         let message = "skipped: a run of this agent is in progress";
-        let at = now();
+        let line = LogLine::new(LogLevel::Warning, message.into());
+        let RunRequest {
+            agent_id, run_id, ..
+        } = request;
         let run = Run {
-            run_id: run_id.to_string(),
-            agent_id: agent_id.to_string(),
-            trigger: trigger.to_string(),
-            status: "skipped".into(),
+            run_id: run_id.clone(),
+            agent_id: agent_id.clone(),
+            trigger: request.trigger,
+            status: RunStatus::Skipped,
             request: None,
             result: None,
             error: Some(message.into()),
-            started_at: at.clone(),
-            finished_at: Some(at.clone()),
+            started_at: line.timestamp.clone(),
+            finished_at: Some(line.timestamp.clone()),
         };
         let rec = &self.inner.rec;
+        let event = events::log(&agent_id, line.level, message, &line.timestamp);
         if let Ok(mut change) = rec.begin().await
-            && let Ok(agent) = change.existing(agent_id).await
+            && let Ok(agent) = change.existing(&agent_id).await
             && change.tx.insert_run(&run).await.is_ok()
-            && change
-                .emit(agent_id, events::log(agent_id, "warning", message, &at))
-                .await
-                .is_ok()
+            && change.emit(&agent_id, event).await.is_ok()
         {
             let _ = rec.commit(change, &agent.contract_id).await;
         }
-        Execution {
-            run_id: run_id.to_string(),
+        RunOutcome {
+            run_id,
             ok: false,
             message: message.into(),
             results: Vec::new(),
-            logs: vec![
-                serde_json::json!({"timestamp": at, "level": "warning", "message": message}),
-            ],
+            logs: vec![line],
         }
     }
 
@@ -251,10 +251,14 @@ impl Runtime {
                 _ = tokio::time::sleep(wait) => {}
             }
             let runtime = self.clone();
-            let id = agent_id.clone();
+            let request = RunRequest {
+                agent_id: agent_id.clone(),
+                run_id: uuid::Uuid::new_v4().to_string(),
+                trigger: Trigger::Schedule,
+                params: None,
+            };
             self.inner.tasks.spawn(async move {
-                let run_id = uuid::Uuid::new_v4().to_string();
-                runtime.run(&id, &run_id, "schedule", None).await;
+                runtime.run_now(request).await;
             });
         }
     }
@@ -268,21 +272,12 @@ impl Runtime {
         let Ok(agent) = change.existing(agent_id).await else {
             return;
         };
-        if change
+        let set = change
             .tx
             .set_next_execution(agent_id, next.as_deref())
-            .await
-            .is_err()
-        {
-            return;
-        }
+            .await;
         // Read in the transaction: it already has the new next_execution.
-        let schedule = change.tx.schedule(agent_id).await.ok().flatten();
-        if change
-            .emit(agent_id, status_of(&agent, schedule.as_ref()))
-            .await
-            .is_ok()
-        {
+        if set.is_ok() && change.emit_status(&agent).await.is_ok() {
             let _ = rec.commit(change, &agent.contract_id).await;
         }
     }

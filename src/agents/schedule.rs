@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::model::ScheduleKind;
+use crate::model::ScheduleKind;
 
 /// The first time after `after` that the schedule fires, if it ever does.
 pub fn next_after(kind: &ScheduleKind, after: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -17,9 +17,18 @@ use utoipa::OpenApi;
 
 use super::error::ApiError;
 use crate::{
-    agents::model::{Agent, AgentDetails, Contract, Function, Notification, Run, Schedule},
-    app::AppState,
-    protocol::{ErrorCode, ProtocolError, Request},
+    agents::{
+        Command, RunOutcome,
+        commands::{
+            AddFunction, AgentView, CreateAgent, Describe, Execute, ListAgents, ListRuns,
+            RegisterContract, Remove, SetNotification, SetSchedule, Start, Stop,
+        },
+    },
+    model::{
+        Agent, AgentDetails, AgentState, Caller, Contract, Function, Notification, Run, Schedule,
+    },
+    protocol::{ErrorCode, MessageType, ProtocolError, Request, requests::AgentRequest},
+    state::AppState,
 };
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -68,7 +77,17 @@ pub fn router() -> Router<Arc<AppState>> {
         list_runs,
         list_events
     ),
-    components(schemas(Agent, AgentDetails, Contract, Function, Schedule, Notification, Run))
+    components(schemas(
+        Agent,
+        AgentDetails,
+        AgentState,
+        AgentView,
+        Contract,
+        Function,
+        Schedule,
+        Notification,
+        Run
+    ))
 )]
 pub struct ApiDoc;
 
@@ -94,7 +113,7 @@ fn object(body: &Bytes) -> Result<Map<String, Value>> {
 
 /// Parses `body` as a request of type `kind`, the agent id taken from the path.
 fn request(
-    kind: &'static str,
+    kind: MessageType,
     mut body: Map<String, Value>,
     agent_id: Option<&str>,
 ) -> Result<Request> {
@@ -104,22 +123,55 @@ fn request(
     Ok(Request::from_body(kind, body)?)
 }
 
+/// Carries out a command as `caller`.
+async fn handle<C: Command>(state: &AppState, caller: &Caller, command: C) -> Result<C::Output> {
+    Ok(state.manager.handle(caller, command).await?)
+}
+
+/// The request's `AgentRequest`: `pick` takes it out of the parsed request.
+fn parsed<T>(
+    kind: MessageType,
+    body: &Bytes,
+    agent_id: Option<&str>,
+    pick: impl FnOnce(Request) -> Option<AgentRequest<T>>,
+) -> Result<AgentRequest<T>> {
+    let request = request(kind, object(body)?, agent_id)?;
+    Ok(pick(request).expect("the parser returns the type it was asked for"))
+}
+
 #[utoipa::path(post, path = "/api/v1/contracts", request_body(content = Object,
     description = "As `create_contract`: address, chain_id, name, type, abi (array or JSON string)…"),
     responses((status = 200, body = Contract), (status = 400, description = "invalid field")))]
 async fn create_contract(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Json<Contract>> {
-    let Request::CreateContract(r) = request("create_contract", object(&body)?, None)? else {
-        unreachable!()
-    };
-    Ok(Json(state.manager.create_contract(&r).await?))
+    let r = parsed(MessageType::CreateContract, &body, None, |r| match r {
+        Request::CreateContract(r) => Some(r),
+        _ => None,
+    })?;
+    Ok(Json(
+        handle(&state, &caller, RegisterContract(r.body)).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/agents", responses((status = 200, body = Vec<Agent>)))]
-async fn list_agents(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Agent>>> {
-    Ok(Json(state.manager.agents().await?))
+async fn list_agents(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<Vec<Agent>>> {
+    Ok(Json(handle(&state, &caller, ListAgents).await?))
+}
+
+fn agent_request(
+    body: &Bytes,
+    agent_id: Option<&str>,
+) -> Result<AgentRequest<crate::model::NewAgent>> {
+    parsed(MessageType::CreateAgent, body, agent_id, |r| match r {
+        Request::CreateAgent(r) => Some(r),
+        _ => None,
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/agents", request_body(content = Object,
@@ -127,19 +179,20 @@ async fn list_agents(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Agen
     responses((status = 201, body = Agent), (status = 400), (status = 404, description = "contract not registered")))]
 async fn create_agent(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     body: Bytes,
 ) -> Result<impl IntoResponse> {
-    let mut body = object(&body)?;
-    if !body.contains_key("agent_id") && !body.contains_key("agentId") {
-        body.insert("agent_id".into(), json!(uuid::Uuid::new_v4().to_string()));
-    }
-    let Request::CreateAgent(r) = request("create_agent", body, None)? else {
-        unreachable!()
+    let r = agent_request(&body, None)?;
+    let agent_id = r
+        .agent_id
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let command = CreateAgent {
+        agent_id,
+        agent: r.body,
     };
-    let id = r.agent_id.clone().expect("set above");
     Ok((
         StatusCode::CREATED,
-        Json(state.manager.create_agent(&id, &r).await?),
+        Json(handle(&state, &caller, command).await?),
     ))
 }
 
@@ -149,35 +202,35 @@ async fn create_agent(
 async fn put_agent(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Json<Agent>> {
-    let Request::CreateAgent(r) = request("create_agent", object(&body)?, Some(&id))? else {
-        unreachable!()
+    let r = agent_request(&body, Some(&id))?;
+    let command = CreateAgent {
+        agent_id: id,
+        agent: r.body,
     };
-    Ok(Json(state.manager.create_agent(&id, &r).await?))
+    Ok(Json(handle(&state, &caller, command).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}", params(("id" = String, Path, description = "agent id")),
-    responses((status = 200, description = "the agent, its functions, schedule, notifications and state"), (status = 404)))]
+    responses((status = 200, body = AgentView), (status = 404)))]
 async fn get_agent(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let details = state.manager.details(&id).await?;
-    let agent_state = state.manager.state(&details).await?;
-    let mut body = serde_json::to_value(&details)
-        .map_err(|e| ApiError::from(ProtocolError::new(ErrorCode::Internal, e.to_string())))?;
-    body["state"] = agent_state;
-    Ok(Json(body))
+    Path(agent_id): Path<String>,
+    caller: Caller,
+) -> Result<Json<AgentView>> {
+    Ok(Json(handle(&state, &caller, Describe { agent_id }).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/agents/{id}", params(("id" = String, Path, description = "agent id")),
     responses((status = 204), (status = 404)))]
 async fn delete_agent(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(agent_id): Path<String>,
+    caller: Caller,
 ) -> Result<StatusCode> {
-    state.manager.remove(&id).await?;
+    handle(&state, &caller, Remove { agent_id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -186,13 +239,23 @@ async fn delete_agent(
     responses((status = 200, body = Function), (status = 400), (status = 404)))]
 async fn create_function(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(agent_id): Path<String>,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Json<Function>> {
-    let Request::CreateFunction(r) = request("create_function", object(&body)?, Some(&id))? else {
-        unreachable!()
-    };
-    Ok(Json(state.manager.create_function(&id, &r).await?))
+    let r = parsed(
+        MessageType::CreateFunction,
+        &body,
+        Some(&agent_id),
+        |r| match r {
+            Request::CreateFunction(r) => Some(r),
+            _ => None,
+        },
+    )?;
+    let function = r.body;
+    Ok(Json(
+        handle(&state, &caller, AddFunction { agent_id, function }).await?,
+    ))
 }
 
 #[utoipa::path(put, path = "/api/v1/agents/{id}/schedule", request_body(content = Object,
@@ -200,13 +263,23 @@ async fn create_function(
     responses((status = 200, body = Schedule), (status = 400), (status = 404)))]
 async fn put_schedule(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(agent_id): Path<String>,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Json<Schedule>> {
-    let Request::CreateSchedule(r) = request("create_schedule", object(&body)?, Some(&id))? else {
-        unreachable!()
-    };
-    Ok(Json(state.manager.create_schedule(&id, &r).await?))
+    let r = parsed(
+        MessageType::CreateSchedule,
+        &body,
+        Some(&agent_id),
+        |r| match r {
+            Request::CreateSchedule(r) => Some(r),
+            _ => None,
+        },
+    )?;
+    let schedule = r.body;
+    Ok(Json(
+        handle(&state, &caller, SetSchedule { agent_id, schedule }).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/agents/{id}/notifications", request_body(content = Object,
@@ -214,32 +287,41 @@ async fn put_schedule(
     responses((status = 200, body = Notification), (status = 400), (status = 404)))]
 async fn create_notification(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(agent_id): Path<String>,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Json<Notification>> {
-    let Request::CreateNotification(r) = request("create_notification", object(&body)?, Some(&id))?
-    else {
-        unreachable!()
+    let kind = MessageType::CreateNotification;
+    let r = parsed(kind, &body, Some(&agent_id), |r| match r {
+        Request::CreateNotification(r) => Some(r),
+        _ => None,
+    })?;
+    let notification = r.body;
+    let command = SetNotification {
+        agent_id,
+        notification,
     };
-    Ok(Json(state.manager.create_notification(&id, &r).await?))
+    Ok(Json(handle(&state, &caller, command).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/agents/{id}/start", params(("id" = String, Path, description = "agent id")),
     responses((status = 200, body = Agent), (status = 404)))]
 async fn start_agent(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(agent_id): Path<String>,
+    caller: Caller,
 ) -> Result<Json<Agent>> {
-    Ok(Json(state.manager.start(&id).await?))
+    Ok(Json(handle(&state, &caller, Start { agent_id }).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/agents/{id}/stop", params(("id" = String, Path, description = "agent id")),
     responses((status = 200, body = Agent), (status = 404)))]
 async fn stop_agent(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(agent_id): Path<String>,
+    caller: Caller,
 ) -> Result<Json<Agent>> {
-    Ok(Json(state.manager.stop(&id).await?))
+    Ok(Json(handle(&state, &caller, Stop { agent_id }).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/agents/{id}/execute", params(("id" = String, Path, description = "agent id")),
@@ -247,19 +329,24 @@ async fn stop_agent(
     responses((status = 200, description = "the run: status, run_id, message, results, logs"), (status = 404)))]
 async fn execute_agent(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(agent_id): Path<String>,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Json<Value>> {
-    let request = if body.is_empty() {
+    let params = if body.is_empty() {
         Value::Object(Map::new())
     } else {
         Value::Object(object(&body)?)
     };
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let run = state.manager.execute(&id, &run_id, request).await?;
+    let command = Execute {
+        agent_id: agent_id.clone(),
+        run_id: uuid::Uuid::new_v4().to_string(),
+        params,
+    };
+    let run: RunOutcome = handle(&state, &caller, command).await?;
     Ok(Json(json!({
         "status": if run.ok { "success" } else { "error" },
-        "agent_id": id, "run_id": run.run_id, "message": run.message,
+        "agent_id": agent_id, "run_id": run.run_id, "message": run.message,
         "results": run.results, "logs": run.logs,
     })))
 }
@@ -276,11 +363,14 @@ struct Page {
     responses((status = 200, body = Vec<Run>), (status = 404)))]
 async fn list_runs(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path(agent_id): Path<String>,
     Query(page): Query<Page>,
+    caller: Caller,
 ) -> Result<Json<Vec<Run>>> {
     let limit = page.limit.unwrap_or(50).clamp(1, 500);
-    Ok(Json(state.manager.runs(&id, limit).await?))
+    Ok(Json(
+        handle(&state, &caller, ListRuns { agent_id, limit }).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}/events", params(("id" = String, Path, description = "agent id"), Page),
@@ -290,22 +380,21 @@ async fn list_events(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     Query(page): Query<Page>,
+    caller: Caller,
 ) -> Result<Json<Value>> {
     let since = page.since.unwrap_or(0);
     let limit = page.limit.unwrap_or(500).clamp(1, 5000);
-    let bounds = state.manager.stream_bounds(&id).await?;
-    if let Some(oldest) = bounds.oldest_seq
-        && since + 1 < oldest
-    {
-        return Err(ApiError {
-            error: ProtocolError::new(
-                ErrorCode::HistoryTruncated,
-                format!("events after seq {since} are no longer kept; the oldest kept is {oldest}"),
-            ),
-            extra: json!({"oldest_seq": oldest}),
-        });
+    let feed = state.manager.feed();
+    let bounds = feed.bounds(&caller, &id).await?;
+    if let Some(oldest) = bounds.truncated_after(since) {
+        let mut error = ApiError::from(ProtocolError::new(
+            ErrorCode::HistoryTruncated,
+            format!("events after seq {since} are no longer kept; the oldest kept is {oldest}"),
+        ));
+        error.extra = json!({"oldest_seq": oldest});
+        return Err(error);
     }
-    let events = state.manager.events_since(&id, since, limit).await?;
+    let events = feed.events_since(&caller, &id, since, limit).await?;
     let events: Vec<Value> = events
         .into_iter()
         .filter_map(|e| serde_json::from_str(&e.text).ok())

@@ -7,21 +7,41 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::protocol::{ErrorCode, ProtocolError};
+use crate::{
+    model::AgentError,
+    protocol::{ErrorCode, ProtocolError},
+};
 
 /// `{"error": {"code", "message", ...}}` with the status that fits the code.
 #[derive(Debug)]
 pub struct ApiError {
     pub error: ProtocolError,
+    pub status: StatusCode,
     pub extra: Value,
 }
 
 impl From<ProtocolError> for ApiError {
     fn from(error: ProtocolError) -> Self {
         Self {
+            status: status_of(error.code),
             error,
             extra: Value::Null,
         }
+    }
+}
+
+/// The domain's errors, with the status that says whether to retry.
+impl From<AgentError> for ApiError {
+    fn from(error: AgentError) -> Self {
+        let status = match error {
+            AgentError::Unavailable(_) => Some(StatusCode::SERVICE_UNAVAILABLE),
+            _ => None,
+        };
+        let mut api = ApiError::from(ProtocolError::from(error));
+        if let Some(status) = status {
+            api.status = status;
+        }
+        api
     }
 }
 
@@ -49,6 +69,6 @@ impl IntoResponse for ApiError {
         if let Value::Object(extra) = self.extra {
             body.extend(extra);
         }
-        (status_of(self.error.code), Json(json!({"error": body}))).into_response()
+        (self.status, Json(json!({"error": body}))).into_response()
     }
 }

@@ -10,7 +10,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::app::{AppState, Phase};
+use crate::state::{AppState, Phase};
 
 /// `GET /` and `GET /health`: the process is up. Touches nothing else, so a slow
 /// database never fails a liveness check; any Host header is fine.
@@ -23,18 +23,17 @@ pub async fn health() -> impl IntoResponse {
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let connections = state.registry.len();
     if state.phase() == Phase::Ready {
-        let check = tokio::time::timeout(Duration::from_secs(2), state.manager.store().check());
+        let check = tokio::time::timeout(Duration::from_secs(2), state.manager.check());
         let failure = match check.await {
             Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(_) => Some("the database did not answer within 2 s".to_string()),
+            Ok(Err(error)) => Some(error.message().to_string()),
+            Err(_) => Some("database: the database did not answer within 2 s".to_string()),
         };
-        if let Some(failure) = failure {
+        if let Some(reason) = failure {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(
-                    json!({"status": "unavailable", "reason": format!("database: {failure}"),
-                            "connections": connections}),
+                    json!({"status": "unavailable", "reason": reason, "connections": connections}),
                 ),
             )
                 .into_response();

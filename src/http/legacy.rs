@@ -11,7 +11,11 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use crate::{agents::abi, app::AppState};
+use crate::{
+    agents::commands::{AgentsOfContract, ListFunctions},
+    model::{Caller, abi},
+    state::AppState,
+};
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -23,8 +27,10 @@ pub fn router() -> Router<Arc<AppState>> {
 async fn agents_of_contract(
     State(state): State<Arc<AppState>>,
     Path(address): Path<String>,
+    caller: Caller,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let agents = state.manager.agents_of_contract(&address).await?;
+    let command = AgentsOfContract { address };
+    let agents = state.manager.handle(&caller, command).await?;
     Ok(Json(
         agents
             .into_iter()
@@ -45,8 +51,12 @@ async fn agents_of_contract(
 async fn functions_of_agent(
     State(state): State<Arc<AppState>>,
     Path(agent_id): Path<String>,
+    caller: Caller,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let functions = state.manager.functions(&agent_id).await?;
+    let functions = state
+        .manager
+        .handle(&caller, ListFunctions { agent_id })
+        .await?;
     Ok(Json(
         functions
             .into_iter()

@@ -1,5 +1,7 @@
 use std::fmt;
 
+use crate::model::AgentError;
+
 /// The stable, machine-readable `error.data.code` of PROTOCOL.md section 3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -64,3 +66,17 @@ impl fmt::Display for ProtocolError {
 }
 
 impl std::error::Error for ProtocolError {}
+
+/// The wire's reading of a domain error.
+impl From<AgentError> for ProtocolError {
+    fn from(error: AgentError) -> Self {
+        let code = match &error {
+            AgentError::NotFound(_) => ErrorCode::NotFound,
+            AgentError::Invalid(_) => ErrorCode::InvalidField,
+            AgentError::Conflict(_) => ErrorCode::Conflict,
+            AgentError::Forbidden(_) => ErrorCode::Forbidden,
+            AgentError::Unavailable(_) | AgentError::Internal(_) => ErrorCode::Internal,
+        };
+        ProtocolError::new(code, error.message())
+    }
+}

@@ -3,38 +3,34 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::model::{EventBody, EventKind, LogLevel};
+
 /// An event before it is stored: its type and its frame without `seq`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventFrame {
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub frame: Map<String, Value>,
 }
 
-/// Every event type, so that a stored type maps back to a bounded metric label.
-pub const EVENT_TYPES: &[&str] = &[
-    "agent_configured",
-    "agent_started",
-    "agent_stopped",
-    "agent_removed",
-    "agent_updated",
-    "status",
-    "log",
-];
+impl EventBody for EventFrame {
+    fn kind(&self) -> EventKind {
+        self.kind
+    }
 
-pub fn label(kind: &str) -> &'static str {
-    EVENT_TYPES
-        .iter()
-        .copied()
-        .find(|k| *k == kind)
-        .unwrap_or("event")
+    /// The frame with its `seq`, as every subscriber and replay sends it.
+    fn render(&self, seq: u64) -> String {
+        let mut frame = self.frame.clone();
+        frame.insert("seq".into(), Value::from(seq));
+        Value::Object(frame).to_string()
+    }
 }
 
-fn frame(kind: &'static str, top: Value, data: Value) -> EventFrame {
+fn frame(kind: EventKind, top: Value, data: Value) -> EventFrame {
     let mut frame = match top {
         Value::Object(map) => map,
         _ => Map::new(),
     };
-    frame.insert("type".into(), Value::String(kind.into()));
+    frame.insert("type".into(), Value::String(kind.as_str().into()));
     frame.insert("data".into(), data);
     EventFrame { kind, frame }
 }
@@ -42,14 +38,14 @@ fn frame(kind: &'static str, top: Value, data: Value) -> EventFrame {
 /// `agent_configured {status, agent_id, message}`: the wizard advances on it.
 pub fn agent_configured(agent_id: &str) -> EventFrame {
     frame(
-        "agent_configured",
+        EventKind::AgentConfigured,
         json!({"agent_id": agent_id}),
         json!({"status": "success", "agent_id": agent_id, "message": "Agent configured successfully"}),
     )
 }
 
 /// `agent_started`, `agent_stopped` or `agent_removed`, `{agent_id}`.
-pub fn lifecycle(kind: &'static str, agent_id: &str) -> EventFrame {
+pub fn lifecycle(kind: EventKind, agent_id: &str) -> EventFrame {
     frame(
         kind,
         json!({"agent_id": agent_id}),
@@ -60,7 +56,7 @@ pub fn lifecycle(kind: &'static str, agent_id: &str) -> EventFrame {
 /// `agent_updated {agent_id, change, agent?}`: its configuration changed.
 pub fn agent_updated(agent_id: &str, change: &str, detail: Value) -> EventFrame {
     frame(
-        "agent_updated",
+        EventKind::AgentUpdated,
         json!({"agent_id": agent_id}),
         json!({"agent_id": agent_id, "change": change, change: detail}),
     )
@@ -79,7 +75,7 @@ pub struct Status<'a> {
 /// `status {running, lastExecuted, nextExecution, data:{agent_id, status, …}}`.
 pub fn status(s: &Status) -> EventFrame {
     frame(
-        "status",
+        EventKind::Status,
         json!({"agent_id": s.agent_id, "running": s.running,
                "lastExecuted": s.last_executed, "nextExecution": s.next_execution}),
         json!({"agent_id": s.agent_id, "status": s.status, "running": s.running,
@@ -88,9 +84,9 @@ pub fn status(s: &Status) -> EventFrame {
 }
 
 /// `log {message, logType, data:{agent_id, level, message, timestamp}}`.
-pub fn log(agent_id: &str, level: &str, message: &str, timestamp: &str) -> EventFrame {
+pub fn log(agent_id: &str, level: LogLevel, message: &str, timestamp: &str) -> EventFrame {
     frame(
-        "log",
+        EventKind::Log,
         json!({"agent_id": agent_id, "message": message, "logType": level}),
         json!({"agent_id": agent_id, "level": level, "message": message, "timestamp": timestamp}),
     )
@@ -102,7 +98,7 @@ mod tests {
 
     #[test]
     fn log_and_status_carry_their_fields_at_the_top_level_too() {
-        let log = log("a", "error", "boom", "2024-01-01T00:00:00.000Z");
+        let log = log("a", LogLevel::Error, "boom", "2024-01-01T00:00:00.000Z");
         assert_eq!(log.frame["message"], "boom");
         assert_eq!(log.frame["logType"], "error");
         assert_eq!(log.frame["data"]["level"], "error");
@@ -116,7 +112,8 @@ mod tests {
         assert_eq!(status.frame["running"], true);
         assert_eq!(status.frame["nextExecution"], "2024-01-01T00:00:00.000Z");
         assert_eq!(status.frame["data"]["status"], "active");
-        assert_eq!(label("status"), "status");
-        assert_eq!(label("whatever"), "event");
+        let rendered: Value = serde_json::from_str(&status.render(7)).unwrap();
+        assert_eq!(rendered["seq"], 7);
+        assert_eq!(rendered["type"], "status");
     }
 }

@@ -5,11 +5,9 @@ use serde_json::{Map, Value};
 use super::{
     ErrorCode, ProtocolError,
     fields::{Fields, invalid},
-    requests::{
-        self, Action, AgentRef, CreateAgent, CreateContract, CreateFunction, CreateNotification,
-        CreateSchedule, Execute, ListRuns, Subscribe,
-    },
+    requests::{self, Action, AgentRef, AgentRequest, Execute, ListRuns, Subscribe},
 };
+use crate::model::{NewAgent, NewContract, NewFunction, NewNotification, NewSchedule, names};
 
 /// One parsed client frame. `request` is `Err` when the frame is well-formed JSON
 /// but cannot be served; `id` and `kind` are still known then, so the error reply
@@ -18,9 +16,11 @@ use super::{
 pub struct Inbound {
     pub id: Option<Value>,
     /// The message type as sent (`"action"` for the type-less action frames,
-    /// `"invalid_json"` / `"unknown"` when there is none to name). Bounded: usable
-    /// as a metric label.
+    /// `"invalid_json"` / `"unknown"` / `"invalid"` when there is none to name).
+    /// Bounded: usable as a metric label.
     pub kind: &'static str,
+    /// The message type, when the frame names one the server knows.
+    pub message_type: Option<MessageType>,
     pub request: Result<Request, ProtocolError>,
 }
 
@@ -31,11 +31,11 @@ pub enum Request {
     Ping {
         data: Value,
     },
-    CreateContract(CreateContract),
-    CreateAgent(CreateAgent),
-    CreateFunction(CreateFunction),
-    CreateSchedule(CreateSchedule),
-    CreateNotification(CreateNotification),
+    CreateContract(AgentRequest<NewContract>),
+    CreateAgent(AgentRequest<NewAgent>),
+    CreateFunction(AgentRequest<NewFunction>),
+    CreateSchedule(AgentRequest<NewSchedule>),
+    CreateNotification(AgentRequest<NewNotification>),
     ConfigureAgent(AgentRef),
     /// `websocket_execution` or its alias `execute`.
     Execute(Execute),
@@ -53,45 +53,54 @@ pub enum Request {
     ListRuns(ListRuns),
 }
 
-/// Every message type with a typed reply, as a static string.
-const TYPES: &[&str] = &[
-    "ping",
-    "create_contract",
-    "create_agent",
-    "create_function",
-    "create_schedule",
-    "create_notification",
-    "configure_agent",
-    "websocket_execution",
-    "execute",
-    "start_agent",
-    "stop_agent",
-    "remove_agent",
-    "subscribe",
-    "unsubscribe",
-    "get_agent",
-    "list_runs",
-];
+names! {
+    /// Every message type a client may send: the one table of names. Its
+    /// parser is `Request::parse`, its handler the `ws::handlers` module of
+    /// the same name.
+    pub enum MessageType {
+        Ping = "ping",
+        CreateContract = "create_contract",
+        CreateAgent = "create_agent",
+        CreateFunction = "create_function",
+        CreateSchedule = "create_schedule",
+        CreateNotification = "create_notification",
+        ConfigureAgent = "configure_agent",
+        WebsocketExecution = "websocket_execution",
+        Execute = "execute",
+        StartAgent = "start_agent",
+        StopAgent = "stop_agent",
+        RemoveAgent = "remove_agent",
+        Subscribe = "subscribe",
+        Unsubscribe = "unsubscribe",
+        GetAgent = "get_agent",
+        ListRuns = "list_runs",
+        /// The execution view's frames, which have `action` and no `type`.
+        Action = "action",
+    }
+}
 
-/// The reply type of a request type: `<type>_response`, except that both
-/// spellings of execute answer `execute_response`.
-pub fn response_type(kind: &str) -> &'static str {
-    match kind {
-        "create_contract" => "create_contract_response",
-        "create_agent" => "create_agent_response",
-        "create_function" => "create_function_response",
-        "create_schedule" => "create_schedule_response",
-        "create_notification" => "create_notification_response",
-        "configure_agent" => "configure_agent_response",
-        "websocket_execution" | "execute" => "execute_response",
-        "start_agent" => "start_agent_response",
-        "stop_agent" => "stop_agent_response",
-        "remove_agent" => "remove_agent_response",
-        "subscribe" => "subscribe_response",
-        "unsubscribe" => "unsubscribe_response",
-        "get_agent" => "get_agent_response",
-        "list_runs" => "list_runs_response",
-        _ => "error",
+impl MessageType {
+    /// The type a failure of this request is answered with, besides the
+    /// `error` frame: `<type>_response`, except that both spellings of execute
+    /// answer `execute_response`. `None`: the `error` frame alone.
+    pub fn response_type(self) -> Option<&'static str> {
+        Some(match self {
+            MessageType::Ping | MessageType::Action => return None,
+            MessageType::CreateContract => "create_contract_response",
+            MessageType::CreateAgent => "create_agent_response",
+            MessageType::CreateFunction => "create_function_response",
+            MessageType::CreateSchedule => "create_schedule_response",
+            MessageType::CreateNotification => "create_notification_response",
+            MessageType::ConfigureAgent => "configure_agent_response",
+            MessageType::WebsocketExecution | MessageType::Execute => "execute_response",
+            MessageType::StartAgent => "start_agent_response",
+            MessageType::StopAgent => "stop_agent_response",
+            MessageType::RemoveAgent => "remove_agent_response",
+            MessageType::Subscribe => "subscribe_response",
+            MessageType::Unsubscribe => "unsubscribe_response",
+            MessageType::GetAgent => "get_agent_response",
+            MessageType::ListRuns => "list_runs_response",
+        })
     }
 }
 
@@ -102,6 +111,7 @@ impl Inbound {
         let rejected = |kind, error| Inbound {
             id: None,
             kind,
+            message_type: None,
             request: Err(error),
         };
         let object = match serde_json::from_str::<Value>(text) {
@@ -127,22 +137,26 @@ impl Inbound {
             }
             Some(scalar) => Some(scalar.clone()),
         };
-        let kind = match object.get("type") {
-            Some(Value::String(kind)) => TYPES.iter().copied().find(|t| *t == kind),
-            None | Some(Value::Null) if object.contains_key("action") => Some("action"),
+        let message_type = match object.get("type") {
+            Some(Value::String(kind)) => {
+                MessageType::parse(kind).filter(|t| *t != MessageType::Action)
+            }
+            None | Some(Value::Null) if object.contains_key("action") => Some(MessageType::Action),
             _ => None,
         };
-        let Some(kind) = kind else {
+        let Some(message_type) = message_type else {
             return Inbound {
                 id,
                 kind: "unknown",
+                message_type: None,
                 request: Err(unknown_type(object.get("type"))),
             };
         };
         Inbound {
             id,
-            kind,
-            request: Request::parse(kind, &object),
+            kind: message_type.as_str(),
+            message_type: Some(message_type),
+            request: Request::parse(message_type, &object),
         }
     }
 }
@@ -151,7 +165,7 @@ impl Request {
     /// Parses a REST body as the `data` of a request of type `kind`, with the
     /// same fields and validation as over the WebSocket.
     pub fn from_body(
-        kind: &'static str,
+        kind: MessageType,
         body: Map<String, Value>,
     ) -> Result<Request, ProtocolError> {
         let mut top = Map::new();
@@ -159,7 +173,7 @@ impl Request {
         Request::parse(kind, &top)
     }
 
-    fn parse(kind: &'static str, top: &Map<String, Value>) -> Result<Request, ProtocolError> {
+    fn parse(kind: MessageType, top: &Map<String, Value>) -> Result<Request, ProtocolError> {
         let empty = Map::new();
         let data = match top.get("data") {
             None | Some(Value::Null) => &empty,
@@ -167,34 +181,34 @@ impl Request {
             Some(_) => return Err(invalid("data must be an object")),
         };
         let f = Fields::new(data, top);
+        use MessageType as T;
         Ok(match kind {
-            "ping" => Request::Ping {
+            T::Ping => Request::Ping {
                 data: Value::Object(data.clone()),
             },
-            "create_contract" => Request::CreateContract(requests::create_contract(&f)?),
-            "create_agent" => Request::CreateAgent(requests::create_agent(&f)?),
-            "create_function" => Request::CreateFunction(requests::create_function(&f)?),
-            "create_schedule" => Request::CreateSchedule(requests::create_schedule(&f)?),
-            "create_notification" => {
+            T::CreateContract => Request::CreateContract(requests::create_contract(&f)?),
+            T::CreateAgent => Request::CreateAgent(requests::create_agent(&f)?),
+            T::CreateFunction => Request::CreateFunction(requests::create_function(&f)?),
+            T::CreateSchedule => Request::CreateSchedule(requests::create_schedule(&f)?),
+            T::CreateNotification => {
                 Request::CreateNotification(requests::create_notification(&f)?)
             }
-            "configure_agent" => Request::ConfigureAgent(requests::agent_ref(&f)?),
-            "websocket_execution" | "execute" => Request::Execute(Execute {
+            T::ConfigureAgent => Request::ConfigureAgent(requests::agent_ref(&f)?),
+            T::WebsocketExecution | T::Execute => Request::Execute(Execute {
                 agent_id: f.agent_id()?,
                 data: Value::Object(data.clone()),
             }),
-            "start_agent" => Request::StartAgent(requests::agent_ref(&f)?),
-            "stop_agent" => Request::StopAgent(requests::agent_ref(&f)?),
-            "remove_agent" => Request::RemoveAgent(requests::agent_ref(&f)?),
-            "subscribe" => Request::Subscribe(requests::subscribe(&f)?),
-            "unsubscribe" => Request::Unsubscribe(requests::agent_ref(&f)?),
-            "get_agent" => Request::GetAgent(requests::agent_ref(&f)?),
-            "list_runs" => Request::ListRuns(requests::list_runs(&f)?),
-            "action" => Request::Action {
+            T::StartAgent => Request::StartAgent(requests::agent_ref(&f)?),
+            T::StopAgent => Request::StopAgent(requests::agent_ref(&f)?),
+            T::RemoveAgent => Request::RemoveAgent(requests::agent_ref(&f)?),
+            T::Subscribe => Request::Subscribe(requests::subscribe(&f)?),
+            T::Unsubscribe => Request::Unsubscribe(requests::agent_ref(&f)?),
+            T::GetAgent => Request::GetAgent(requests::agent_ref(&f)?),
+            T::ListRuns => Request::ListRuns(requests::list_runs(&f)?),
+            T::Action => Request::Action {
                 action: requests::action(top)?,
                 agent_id: f.agent_id()?,
             },
-            _ => unreachable!("every listed type is parsed"),
         })
     }
 }
@@ -221,6 +235,19 @@ mod tests {
 
     fn error_of(text: &str) -> ProtocolError {
         Inbound::parse(text).request.unwrap_err()
+    }
+
+    #[test]
+    fn every_message_type_is_named_once_and_serializes_as_named() {
+        for kind in MessageType::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+            assert_eq!(MessageType::parse(kind.as_str()), Some(*kind));
+        }
+        assert_eq!(
+            MessageType::Execute.response_type(),
+            MessageType::WebsocketExecution.response_type()
+        );
+        assert_eq!(Inbound::parse(r#"{"type":"action"}"#).kind, "unknown");
     }
 
     #[test]

@@ -12,5 +12,5 @@ pub mod requests;
 
 pub use close::CloseCode;
 pub use error::{ErrorCode, ProtocolError};
-pub use inbound::{Inbound, Request, response_type};
+pub use inbound::{Inbound, MessageType, Request};
 pub use outbound::Frame;

@@ -8,62 +8,17 @@ use super::{
     ProtocolError,
     fields::{Fields, invalid},
 };
-use crate::agents::{
-    abi,
-    model::{AgentStatus, FunctionType, NotificationType, ScheduleKind, is_address},
+use crate::model::{
+    AgentStatus, FunctionType, NewAgent, NewContract, NewFunction, NewNotification, NewSchedule,
+    NotificationType, ScheduleKind, abi, is_address,
 };
 
+/// A request about one agent: the agent it names (`None`: the path channel)
+/// and what it asks.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CreateContract {
+pub struct AgentRequest<T> {
     pub agent_id: Option<String>,
-    pub address: String,
-    pub chain_id: i64,
-    pub name: String,
-    pub contract_type: String,
-    pub abi: Value,
-    pub deployed_at: Option<String>,
-    pub owner_address: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreateAgent {
-    pub agent_id: Option<String>,
-    pub contract_id: String,
-    pub name: String,
-    pub description: String,
-    pub status: AgentStatus,
-    pub gas_limit: String,
-    pub max_priority_fee: String,
-    pub owner: Option<String>,
-    pub contract_state: Value,
-    pub policy: Option<Value>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreateFunction {
-    pub agent_id: Option<String>,
-    pub function_name: String,
-    /// Normalized: no spaces, canonical types.
-    pub function_signature: String,
-    pub function_type: FunctionType,
-    pub is_enabled: bool,
-    pub validation_rules: Value,
-    pub abi: Option<Value>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreateSchedule {
-    pub agent_id: Option<String>,
-    pub kind: ScheduleKind,
-    pub is_active: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreateNotification {
-    pub agent_id: Option<String>,
-    pub notification_type: NotificationType,
-    pub configuration: Value,
-    pub is_enabled: bool,
+    pub body: T,
 }
 
 /// A request about one agent and nothing else.
@@ -99,7 +54,7 @@ pub enum Action {
     UpdateConfig { description: String },
 }
 
-pub(super) fn create_contract(f: &Fields) -> Result<CreateContract, ProtocolError> {
+pub(super) fn create_contract(f: &Fields) -> Result<AgentRequest<NewContract>, ProtocolError> {
     let address = f
         .string(&["address", "contract_id", "contractId", "contract_address"])?
         .filter(|a| !a.trim().is_empty())
@@ -142,8 +97,7 @@ pub(super) fn create_contract(f: &Fields) -> Result<CreateContract, ProtocolErro
     let owner_address = f
         .string(&["owner_address", "ownerAddress"])?
         .filter(|o| !o.is_empty());
-    Ok(CreateContract {
-        agent_id: f.agent_id()?,
+    let body = NewContract {
         address,
         chain_id,
         name: f.string(&["name"])?.unwrap_or_default(),
@@ -151,10 +105,14 @@ pub(super) fn create_contract(f: &Fields) -> Result<CreateContract, ProtocolErro
         abi,
         deployed_at,
         owner_address,
+    };
+    Ok(AgentRequest {
+        agent_id: f.agent_id()?,
+        body,
     })
 }
 
-pub(super) fn create_agent(f: &Fields) -> Result<CreateAgent, ProtocolError> {
+pub(super) fn create_agent(f: &Fields) -> Result<AgentRequest<NewAgent>, ProtocolError> {
     let contract_id = f.required_string(&["contractId", "contract_id", "contractAddress"])?;
     let status = match f.string(&["status"])? {
         None => AgentStatus::Paused,
@@ -172,8 +130,7 @@ pub(super) fn create_agent(f: &Fields) -> Result<CreateAgent, ProtocolError> {
         Some(p @ Value::Object(_)) => Some(p.clone()),
         Some(_) => return Err(invalid("policy must be an object")),
     };
-    Ok(CreateAgent {
-        agent_id: f.agent_id()?,
+    let body = NewAgent {
         contract_id: contract_id.trim().to_string(),
         name: f.string(&["name"])?.unwrap_or_default(),
         description: f.string(&["description"])?.unwrap_or_default(),
@@ -183,6 +140,10 @@ pub(super) fn create_agent(f: &Fields) -> Result<CreateAgent, ProtocolError> {
         owner: f.string(&["owner"])?.filter(|o| !o.is_empty()),
         contract_state,
         policy,
+    };
+    Ok(AgentRequest {
+        agent_id: f.agent_id()?,
+        body,
     })
 }
 
@@ -226,7 +187,7 @@ fn decimal(
     Ok(text)
 }
 
-pub(super) fn create_function(f: &Fields) -> Result<CreateFunction, ProtocolError> {
+pub(super) fn create_function(f: &Fields) -> Result<AgentRequest<NewFunction>, ProtocolError> {
     let function_name = f.required_string(&["function_name", "functionName"])?;
     let signature = f.required_string(&["function_signature", "functionSignature"])?;
     let type_text = f.required_string(&["function_type", "functionType"])?;
@@ -257,18 +218,21 @@ pub(super) fn create_function(f: &Fields) -> Result<CreateFunction, ProtocolErro
             )));
         }
     }
-    Ok(CreateFunction {
-        agent_id: f.agent_id()?,
+    let body = NewFunction {
         function_name: function_name.trim().to_string(),
         function_signature,
         function_type,
         is_enabled: f.bool(&["is_enabled", "isEnabled"], true)?,
         validation_rules: Value::Object(validation_rules),
         abi,
+    };
+    Ok(AgentRequest {
+        agent_id: f.agent_id()?,
+        body,
     })
 }
 
-pub(super) fn create_schedule(f: &Fields) -> Result<CreateSchedule, ProtocolError> {
+pub(super) fn create_schedule(f: &Fields) -> Result<AgentRequest<NewSchedule>, ProtocolError> {
     let kind_text = f.required_string(&["schedule_type", "scheduleType"])?;
     let kind = match kind_text.as_str() {
         "cron" => {
@@ -295,10 +259,12 @@ pub(super) fn create_schedule(f: &Fields) -> Result<CreateSchedule, ProtocolErro
             )));
         }
     };
-    Ok(CreateSchedule {
+    Ok(AgentRequest {
         agent_id: f.agent_id()?,
-        kind,
-        is_active: f.bool(&["is_active", "isActive"], true)?,
+        body: NewSchedule {
+            kind,
+            is_active: f.bool(&["is_active", "isActive"], true)?,
+        },
     })
 }
 
@@ -316,7 +282,9 @@ pub fn check_cron(expression: &str) -> Result<croner::Cron, ProtocolError> {
     })
 }
 
-pub(super) fn create_notification(f: &Fields) -> Result<CreateNotification, ProtocolError> {
+pub(super) fn create_notification(
+    f: &Fields,
+) -> Result<AgentRequest<NewNotification>, ProtocolError> {
     let type_text = f.required_string(&["notification_type", "notificationType"])?;
     let notification_type = NotificationType::parse(&type_text).ok_or_else(|| {
         invalid(format!(
@@ -351,11 +319,13 @@ pub(super) fn create_notification(f: &Fields) -> Result<CreateNotification, Prot
             "configuration.{key} `{text}` is not valid"
         )));
     }
-    Ok(CreateNotification {
+    Ok(AgentRequest {
         agent_id: f.agent_id()?,
-        notification_type,
-        configuration: Value::Object(configuration),
-        is_enabled: f.bool(&["is_enabled", "isEnabled"], true)?,
+        body: NewNotification {
+            notification_type,
+            configuration: Value::Object(configuration),
+            is_enabled: f.bool(&["is_enabled", "isEnabled"], true)?,
+        },
     })
 }
 

@@ -4,14 +4,10 @@ use serde_json::Value;
 use sqlx::{Any, Executor, Row, any::AnyRow};
 
 use super::{Result, Store, StoreError, StoreTx, json};
-use crate::{
-    agents::model::{
-        Agent, AgentDetails, AgentStatus, Contract, Function, FunctionType, Notification,
-        NotificationType, Schedule, ScheduleKind, now,
-    },
-    protocol::requests::{
-        CreateAgent, CreateContract, CreateFunction, CreateNotification, CreateSchedule,
-    },
+use crate::model::{
+    Agent, AgentDetails, AgentStatus, Contract, Function, FunctionType, NewAgent, NewContract,
+    NewFunction, NewNotification, NewSchedule, Notification, NotificationType, Schedule,
+    ScheduleKind, ScheduleType, now,
 };
 
 /// The columns every agent query returns, in the order `agent()` reads them.
@@ -84,10 +80,12 @@ fn function(row: &AnyRow) -> Result<Function> {
 
 fn schedule(row: &AnyRow) -> Result<Schedule> {
     let interval: Option<i64> = row.try_get("interval_seconds")?;
+    let kind: String = row.try_get("schedule_type")?;
     Ok(Schedule {
         schedule_id: row.try_get("schedule_id")?,
         agent_id: row.try_get("agent_id")?,
-        schedule_type: row.try_get("schedule_type")?,
+        schedule_type: ScheduleType::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("schedule type `{kind}`")))?,
         cron_expression: row.try_get("cron_expression")?,
         interval_seconds: interval.map(|s| s.max(0) as u64),
         is_active: flag(row, "is_active")?,
@@ -276,7 +274,7 @@ impl StoreTx {
     }
 
     /// Creates the contract, or updates the one with the same address and chain.
-    pub async fn upsert_contract(&mut self, c: &CreateContract) -> Result<Contract> {
+    pub async fn upsert_contract(&mut self, c: &NewContract) -> Result<Contract> {
         let at = now();
         let row = sqlx::query(
             "INSERT INTO contracts (address_lc, chain_id, address, name, contract_type, abi, \
@@ -304,7 +302,7 @@ impl StoreTx {
 
     /// Creates the agent `id`, or updates it (keeping its creation time, runs and
     /// configured flag). Returns the agent and whether it is new.
-    pub async fn upsert_agent(&mut self, id: &str, a: &CreateAgent) -> Result<(Agent, bool)> {
+    pub async fn upsert_agent(&mut self, id: &str, a: &NewAgent) -> Result<(Agent, bool)> {
         let existed = self.agent(id).await?.is_some();
         let at = now();
         let row = sqlx::query(concat!(
@@ -394,11 +392,7 @@ impl StoreTx {
     }
 
     /// Creates the function, or updates the one with the same signature.
-    pub async fn upsert_function(
-        &mut self,
-        agent_id: &str,
-        f: &CreateFunction,
-    ) -> Result<Function> {
+    pub async fn upsert_function(&mut self, agent_id: &str, f: &NewFunction) -> Result<Function> {
         let at = now();
         let row = sqlx::query(
             "INSERT INTO functions (function_id, agent_id, function_name, function_signature, \
@@ -429,7 +423,7 @@ impl StoreTx {
     pub async fn upsert_schedule(
         &mut self,
         agent_id: &str,
-        s: &CreateSchedule,
+        s: &NewSchedule,
         next_execution: Option<&str>,
     ) -> Result<Schedule> {
         let at = now();
@@ -450,7 +444,7 @@ impl StoreTx {
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(agent_id)
-        .bind(s.kind.type_str())
+        .bind(s.kind.schedule_type().as_str())
         .bind(cron)
         .bind(interval)
         .bind(i64::from(s.is_active))
@@ -465,7 +459,7 @@ impl StoreTx {
     pub async fn upsert_notification(
         &mut self,
         agent_id: &str,
-        n: &CreateNotification,
+        n: &NewNotification,
     ) -> Result<Notification> {
         let at = now();
         let row = sqlx::query(

@@ -1,26 +1,18 @@
 //! The durable per-agent event stream: gap-free sequence numbers allocated in
 //! the transaction that stores the event, replay after a seq, and retention.
 
-use serde_json::Value;
 use sqlx::{Row, any::AnyRow};
 
-use super::{Result, Store, StoreTx};
-use crate::{agents::model::now, protocol::events::EventFrame};
-
-/// An event as stored and delivered: the exact frame text clients receive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEvent {
-    pub agent_id: String,
-    pub seq: u64,
-    pub kind: String,
-    pub text: String,
-}
+use super::{Result, Store, StoreError, StoreTx};
+use crate::model::{EventBody, EventKind, StoredEvent, StreamBounds, now};
 
 fn stored(row: &AnyRow) -> Result<StoredEvent> {
+    let kind: String = row.try_get("event_type")?;
     Ok(StoredEvent {
         agent_id: row.try_get("agent_id")?,
         seq: row.try_get::<i64, _>("seq")?.max(0) as u64,
-        kind: row.try_get("event_type")?,
+        kind: EventKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("event type `{kind}`")))?,
         text: row.try_get("frame")?,
     })
 }
@@ -28,7 +20,11 @@ fn stored(row: &AnyRow) -> Result<StoredEvent> {
 impl StoreTx {
     /// Gives the event the agent's next seq and stores it. In PostgreSQL the
     /// stream row stays locked until commit, so seqs commit in order.
-    pub async fn append_event(&mut self, agent_id: &str, event: EventFrame) -> Result<StoredEvent> {
+    pub async fn append_event(
+        &mut self,
+        agent_id: &str,
+        event: impl EventBody,
+    ) -> Result<StoredEvent> {
         let seq: i64 = sqlx::query(
             "INSERT INTO agent_streams (agent_id, last_seq) VALUES ($1, 1) \
              ON CONFLICT (agent_id) DO UPDATE SET last_seq = agent_streams.last_seq + 1 \
@@ -38,16 +34,14 @@ impl StoreTx {
         .fetch_one(&mut *self.tx)
         .await?
         .try_get("last_seq")?;
-        let mut frame = event.frame;
-        frame.insert("seq".into(), Value::from(seq));
-        let text = Value::Object(frame).to_string();
+        let text = event.render(seq as u64);
         sqlx::query(
             "INSERT INTO events (agent_id, seq, event_type, frame, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(agent_id)
         .bind(seq)
-        .bind(event.kind)
+        .bind(event.kind().as_str())
         .bind(&text)
         .bind(now())
         .execute(&mut *self.tx)
@@ -55,18 +49,10 @@ impl StoreTx {
         Ok(StoredEvent {
             agent_id: agent_id.to_string(),
             seq: seq as u64,
-            kind: event.kind.to_string(),
+            kind: event.kind(),
             text,
         })
     }
-}
-
-/// What is known of an agent's stream: the last seq given out, and the oldest
-/// seq still stored (older ones were removed by retention).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StreamBounds {
-    pub last_seq: u64,
-    pub oldest_seq: Option<u64>,
 }
 
 impl Store {
@@ -114,10 +100,7 @@ impl Store {
         keep_per_agent: Option<u64>,
         older_than: Option<&str>,
     ) -> Result<u64> {
-        let _turn = match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
+        let _turn = self.write_turn().await;
         let mut removed = 0;
         if let Some(keep) = keep_per_agent {
             removed += sqlx::query(

@@ -19,7 +19,6 @@ use sqlx::{
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use agents::AgentUpdate;
-pub use events::{StoredEvent, StreamBounds};
 
 /// Embedded migrations (`migrations/`), shared by both databases.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -115,14 +114,19 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<StoreTx> {
-        let turn = match &self.write_lock {
-            Some(lock) => Some(Arc::clone(lock).lock_owned().await),
-            None => None,
-        };
+        let turn = self.write_turn().await;
         Ok(StoreTx {
             tx: self.pool.begin().await?,
             _turn: turn,
         })
+    }
+
+    /// This writer's turn on SQLite (see `write_lock`); nothing on PostgreSQL.
+    async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.write_lock {
+            Some(lock) => Some(Arc::clone(lock).lock_owned().await),
+            None => None,
+        }
     }
 
     pub async fn close(&self) {

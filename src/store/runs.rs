@@ -3,17 +3,21 @@
 use serde_json::Value;
 use sqlx::{Row, any::AnyRow};
 
-use super::{Result, Store, StoreTx, json};
-use crate::agents::model::Run;
+use super::{Result, Store, StoreError, StoreTx, json};
+use crate::model::{Run, RunStatus, Trigger};
 
 fn run(row: &AnyRow) -> Result<Run> {
     let request: Option<String> = row.try_get("request")?;
     let result: Option<String> = row.try_get("result")?;
+    let trigger: String = row.try_get("run_trigger")?;
+    let status: String = row.try_get("status")?;
     Ok(Run {
         run_id: row.try_get("run_id")?,
         agent_id: row.try_get("agent_id")?,
-        trigger: row.try_get("run_trigger")?,
-        status: row.try_get("status")?,
+        trigger: Trigger::parse(&trigger)
+            .ok_or_else(|| StoreError::Corrupt(format!("run trigger `{trigger}`")))?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("run status `{status}`")))?,
         request: request.map(|r| json("request", &r)).transpose()?,
         result: result.map(|r| json("result", &r)).transpose()?,
         error: row.try_get("error")?,
@@ -30,8 +34,8 @@ impl StoreTx {
         )
         .bind(&run.run_id)
         .bind(&run.agent_id)
-        .bind(&run.trigger)
-        .bind(&run.status)
+        .bind(run.trigger.as_str())
+        .bind(run.status.as_str())
         .bind(run.request.as_ref().map(Value::to_string))
         .bind(run.result.as_ref().map(Value::to_string))
         .bind(&run.error)
@@ -46,7 +50,7 @@ impl StoreTx {
     pub async fn finish_run(
         &mut self,
         run_id: &str,
-        status: &str,
+        status: RunStatus,
         result: Option<&Value>,
         error: Option<&str>,
         finished_at: &str,
@@ -55,7 +59,7 @@ impl StoreTx {
             "UPDATE runs SET status = $2, result = $3, error = $4, finished_at = $5 WHERE run_id = $1",
         )
         .bind(run_id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(result.map(Value::to_string))
         .bind(error)
         .bind(finished_at)
@@ -69,15 +73,14 @@ impl Store {
     /// Marks runs left `running` by a crash or a kill as `interrupted`. Returns
     /// how many there were.
     pub async fn mark_interrupted_runs(&self, at: &str) -> Result<u64> {
-        let _turn = match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
+        let _turn = self.write_turn().await;
         Ok(sqlx::query(
-            "UPDATE runs SET status = 'interrupted', finished_at = $1, \
-             error = 'the server stopped during this run' WHERE status = 'running'",
+            "UPDATE runs SET status = $2, finished_at = $1, \
+             error = 'the server stopped during this run' WHERE status = $3",
         )
         .bind(at)
+        .bind(RunStatus::Interrupted.as_str())
+        .bind(RunStatus::Running.as_str())
         .execute(&self.pool)
         .await?
         .rows_affected())

@@ -9,7 +9,7 @@ use super::{
     session::Session,
 };
 use crate::{
-    protocol::{Frame, Inbound, ProtocolError, Request, response_type},
+    protocol::{Frame, Inbound, MessageType, ProtocolError, Request},
     telemetry::names,
 };
 
@@ -18,14 +18,19 @@ use crate::{
 /// goes on.
 pub async fn handle_message(session: &mut Session, text: &str) {
     let started = Instant::now();
-    let Inbound { id, kind, request } = Inbound::parse(text);
+    let Inbound {
+        id,
+        kind,
+        message_type,
+        request,
+    } = Inbound::parse(text);
     metrics::counter!(names::WS_FRAMES_IN, "type" => kind).increment(1);
     let outcome = match request {
         Ok(request) => route(session, request, id.as_ref()).await,
         Err(error) => Err(error),
     };
     if let Err(error) = outcome {
-        report(session, kind, &error, id.as_ref());
+        report(session, message_type, &error, id.as_ref());
     }
     metrics::histogram!(names::WS_HANDLE_SECONDS, "type" => kind)
         .record(started.elapsed().as_secs_f64());
@@ -60,30 +65,40 @@ async fn route(
 /// A failed request gets `<type>_response {status:"error", message}` (what the
 /// wizard waits for) and an `error` frame whose message starts with the type.
 /// Frames with no type to name get the `error` frame alone.
-fn report(session: &Session, kind: &'static str, error: &ProtocolError, id: Option<&Value>) {
+fn report(
+    session: &Session,
+    message_type: Option<MessageType>,
+    error: &ProtocolError,
+    id: Option<&Value>,
+) {
     metrics::counter!(names::WS_ERRORS, "code" => error.code.as_str()).increment(1);
-    match response_type(kind) {
-        "error" => {
-            let error = match kind {
-                "action" => ProtocolError::new(error.code, format!("action: {}", error.message)),
-                _ => error.clone(),
-            };
-            session.send(Frame::error(&error, id));
-        }
-        reply => {
-            let mut response = Frame::error_response(reply, error, id);
-            if reply == "execute_response" {
-                // The one shape of every execute outcome.
-                response = Frame::reply(
-                    reply,
-                    json!({"status": "error", "agent_id": Value::Null, "run_id": Value::Null,
-                           "message": error.message, "code": error.code.as_str(), "logs": []}),
-                    id,
-                );
-            }
-            session.send(response);
-            let named = ProtocolError::new(error.code, format!("{kind}: {}", error.message));
-            session.send(Frame::error(&named, id));
-        }
-    }
+    let Some(message_type) = message_type else {
+        session.send(Frame::error(error, id));
+        return;
+    };
+    let kind = message_type.as_str();
+    let named = ProtocolError::new(error.code, format!("{kind}: {}", error.message));
+    let Some(reply) = message_type.response_type() else {
+        // The type-less action frames are named in the message; a bad ping is not.
+        let error = if message_type == MessageType::Action {
+            &named
+        } else {
+            error
+        };
+        session.send(Frame::error(error, id));
+        return;
+    };
+    let response = if reply == "execute_response" {
+        // The one shape of every execute outcome.
+        Frame::reply(
+            reply,
+            json!({"status": "error", "agent_id": Value::Null, "run_id": Value::Null,
+                   "message": error.message, "code": error.code.as_str(), "logs": []}),
+            id,
+        )
+    } else {
+        Frame::error_response(reply, error, id)
+    };
+    session.send(response);
+    session.send(Frame::error(&named, id));
 }

@@ -1,13 +1,12 @@
-//! The agent WebSocket: upgrade, sessions, their registry and message dispatch.
+//! The agent WebSocket: upgrade, sessions and message dispatch.
 
 mod dispatch;
 pub mod handlers;
 mod outbox;
-pub mod registry;
 pub mod session;
 pub mod subscriptions;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     extract::{
@@ -19,38 +18,16 @@ use axum::{
 };
 
 pub use dispatch::handle_message;
-pub use registry::{Refused, Registry};
 
-use crate::{app::AppState, config::Config, telemetry::names};
+use crate::{
+    model::Caller,
+    registry::{Refused, Registration},
+    state::AppState,
+    telemetry::names,
+};
 
 /// Frames are gathered up to this size before a write to the socket.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
-
-/// The limits and timers of every session, taken from the configuration once.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub max_message_bytes: usize,
-    pub read_buffer_bytes: usize,
-    pub outbound_frames: usize,
-    pub outbound_bytes: usize,
-    pub ping_interval: Duration,
-    pub idle_timeout: Duration,
-    pub close_timeout: Duration,
-}
-
-impl Settings {
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            max_message_bytes: config.max_message_bytes,
-            read_buffer_bytes: config.ws_read_buffer_bytes,
-            outbound_frames: config.ws_outbound_frames,
-            outbound_bytes: config.ws_outbound_bytes,
-            ping_interval: config.ws_ping_interval,
-            idle_timeout: config.ws_idle_timeout,
-            close_timeout: config.ws_close_timeout,
-        }
-    }
-}
 
 /// The query of a WebSocket URL: `?since=N` replays the channel's events after N.
 #[derive(Debug, serde::Deserialize)]
@@ -63,77 +40,73 @@ pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     Path(channel): Path<String>,
     Query(query): Query<ConnectQuery>,
+    caller: Caller,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let since = match query.since.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(since) => match since.parse::<u64>() {
-            Ok(since) => Some(since),
-            Err(_) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    "since must be a non-negative integer (a seq)\n",
-                )
-                    .into_response();
+    match accept(state, channel, query, caller, upgrade).await {
+        Ok(response) => response,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Why an upgrade request gets no 101.
+enum Refusal {
+    /// `since` is not a seq: 400.
+    BadSince,
+    /// Not a WebSocket upgrade: 426 (405 for a wrong method).
+    NotAnUpgrade(WebSocketUpgradeRejection),
+    /// Full, shutting down, or the event store does not answer: 503.
+    Unavailable(&'static str),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::BadSince => {
+                let body = "since must be a non-negative integer (a seq)\n";
+                (StatusCode::BAD_REQUEST, body).into_response()
             }
-        },
-    };
-    let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
-        Err(rejection) if rejection.status() == StatusCode::METHOD_NOT_ALLOWED => {
-            return rejection.into_response();
-        }
-        Err(rejection) => {
-            let body = format!(
-                "this endpoint speaks WebSocket: send an Upgrade request ({})\n",
-                rejection.body_text()
-            );
-            return (
-                StatusCode::UPGRADE_REQUIRED,
-                [
-                    (header::UPGRADE, "websocket"),
-                    (header::CONNECTION, "Upgrade"),
-                ],
-                body,
+            Refusal::NotAnUpgrade(rejection) => not_an_upgrade(rejection),
+            Refusal::Unavailable(reason) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                format!("{reason}\n"),
             )
-                .into_response();
+                .into_response(),
         }
-    };
-    let registered = if state.is_shutting_down() {
-        Err(Refused::Closed)
-    } else {
-        state.registry.try_register()
-    };
-    let registration = match registered {
-        Ok(registration) => registration,
-        Err(Refused::Full) => {
-            metrics::counter!(names::WS_REJECTED, "reason" => "limit").increment(1);
-            return unavailable("connection limit reached");
-        }
-        Err(Refused::Closed) => {
-            metrics::counter!(names::WS_REJECTED, "reason" => "shutting_down").increment(1);
-            return unavailable("server is shutting down");
-        }
-    };
+    }
+}
+
+/// Every check before the 101, each refusal an HTTP answer; then the session.
+async fn accept(
+    state: Arc<AppState>,
+    channel: String,
+    query: ConnectQuery,
+    caller: Caller,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Refusal> {
+    let since = since(&query)?;
+    let upgrade = upgrade.map_err(Refusal::NotAnUpgrade)?;
+    let registration = register(&state)?;
     let mut subs = subscriptions::Subscriptions::new(
         registration.id(),
-        Arc::clone(state.manager.hub()),
+        caller.clone(),
+        state.manager.feed().clone(),
         registration.control().clone(),
         state.ws.outbound_frames,
     );
-    if let Err(error) = subs
-        .open_channel(state.manager.store(), &channel, since)
-        .await
-    {
+    // Subscribed before the 101: a client that sees its connection open
+    // misses no later event.
+    if let Err(error) = subs.open_channel(&channel, since).await {
         tracing::warn!(%error, "could not subscribe a new connection");
-        return unavailable("the event store is unavailable");
+        return Err(Refusal::Unavailable("the event store is unavailable"));
     }
     metrics::counter!(names::WS_ACCEPTED).increment(1);
 
     let settings = &state.ws;
     // The writer flushes after each batch of queued frames; the buffer bound only
     // matters when the socket errors.
-    upgrade
+    Ok(upgrade
         .read_buffer_size(settings.read_buffer_bytes)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(settings.outbound_bytes.max(settings.max_message_bytes) * 2)
@@ -142,15 +115,51 @@ pub async fn upgrade(
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
         .on_upgrade(move |socket| {
             let tasks = state.tasks.clone();
-            tasks.track_future(session::run(socket, registration, channel, subs, state))
-        })
+            let session = session::run(socket, registration, channel, caller, subs, state);
+            tasks.track_future(session)
+        }))
 }
 
-fn unavailable(reason: &'static str) -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, "1")],
-        format!("{reason}\n"),
-    )
-        .into_response()
+/// `?since=N`, a seq; anything else is a 400.
+fn since(query: &ConnectQuery) -> Result<Option<u64>, Refusal> {
+    match query.since.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(since) => since
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Refusal::BadSince),
+    }
+}
+
+/// A plain GET gets 426 and how to upgrade; a wrong method its 405.
+fn not_an_upgrade(rejection: WebSocketUpgradeRejection) -> Response {
+    if rejection.status() == StatusCode::METHOD_NOT_ALLOWED {
+        return rejection.into_response();
+    }
+    let body = format!(
+        "this endpoint speaks WebSocket: send an Upgrade request ({})\n",
+        rejection.body_text()
+    );
+    let headers = [
+        (header::UPGRADE, "websocket"),
+        (header::CONNECTION, "Upgrade"),
+    ];
+    (StatusCode::UPGRADE_REQUIRED, headers, body).into_response()
+}
+
+/// A place in the registry, or 503 when full or shutting down.
+fn register(state: &AppState) -> Result<Registration, Refusal> {
+    let registered = if state.is_shutting_down() {
+        Err(Refused::Closed)
+    } else {
+        state.registry.try_register()
+    };
+    registered.map_err(|refused| {
+        let (reason, why) = match refused {
+            Refused::Full => ("limit", "connection limit reached"),
+            Refused::Closed => ("shutting_down", "server is shutting down"),
+        };
+        metrics::counter!(names::WS_REJECTED, "reason" => reason).increment(1);
+        Refusal::Unavailable(why)
+    })
 }

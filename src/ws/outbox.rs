@@ -11,7 +11,7 @@ use std::sync::{
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 
-use super::registry::{Control, Ending};
+use crate::registry::{Control, Ending};
 use crate::{
     protocol::{CloseCode, Frame},
     telemetry::names,

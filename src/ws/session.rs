@@ -9,15 +9,17 @@ use futures_util::{FutureExt, SinkExt, StreamExt, stream::SplitSink, stream::Spl
 use tokio::time::{self, timeout};
 
 use super::{
-    Settings, dispatch,
+    dispatch,
     outbox::{self, Outbox, Outgoing},
-    registry::{Control, Ending, Registration},
-    subscriptions::Subscriptions,
+    subscriptions::{Delivery, Subscriptions},
 };
 use crate::{
-    app::AppState,
-    hub::{Delivery, Event},
+    agents::Command,
+    hub::Event,
+    model::Caller,
     protocol::{CloseCode, Frame, ProtocolError},
+    registry::{Control, Ending, Registration},
+    state::{AppState, SessionSettings},
     telemetry::names,
 };
 
@@ -26,6 +28,8 @@ pub struct Session {
     pub id: u64,
     /// The path channel: an agent id, a contract address or a fresh UUID.
     pub channel: String,
+    /// Who is on the other end; every command of this session carries it.
+    pub caller: Caller,
     pub state: Arc<AppState>,
     outbox: Outbox,
     pub subs: Subscriptions,
@@ -37,6 +41,11 @@ impl Session {
         self.outbox.send(frame)
     }
 
+    /// Carries out a domain command as this session's caller.
+    pub async fn handle<C: Command>(&self, command: C) -> Result<C::Output, ProtocolError> {
+        Ok(self.state.manager.handle(&self.caller, command).await?)
+    }
+
     /// The agent a request is about: the one it names, else the path channel
     /// (never anything remembered from another connection).
     pub fn agent_id(&self, requested: &Option<String>) -> String {
@@ -46,18 +55,16 @@ impl Session {
     /// Follows the agent's events from now on (a connection gets the events of
     /// every agent it creates or addresses).
     pub async fn follow(&mut self, agent_id: &str) -> Result<(), ProtocolError> {
-        self.subs.follow(self.state.manager.store(), agent_id).await
+        self.subs.follow(agent_id).await
     }
 
     /// Follows the agent after replaying its stored events with seq > `since`.
     pub async fn replay(&mut self, agent_id: &str, since: u64) -> Result<(), ProtocolError> {
-        let store = self.state.manager.store();
-        self.subs.replay(store, &self.outbox, agent_id, since).await
+        self.subs.replay(&self.outbox, agent_id, since).await
     }
 
     async fn deliver(&mut self, event: &Event) {
-        let store = self.state.manager.store();
-        if let Err(error) = self.subs.deliver(store, &self.outbox, event).await {
+        if let Err(error) = self.subs.deliver(&self.outbox, event).await {
             self.send(Frame::error(&error, None));
         }
     }
@@ -69,6 +76,7 @@ pub async fn run(
     socket: WebSocket,
     registration: Registration,
     channel: String,
+    caller: Caller,
     subs: Subscriptions,
     state: Arc<AppState>,
 ) {
@@ -90,13 +98,13 @@ pub async fn run(
     let mut session = Session {
         id: registration.id(),
         channel,
+        caller,
         state,
         outbox,
         subs,
     };
     tracing::debug!(session = session.id, "websocket session opened");
-    let store = session.state.manager.store().clone();
-    if let Err(error) = session.subs.replay_pending(&store, &session.outbox).await {
+    if let Err(error) = session.subs.replay_pending(&session.outbox).await {
         session.send(Frame::error(&error, None));
     }
     let stream = read_loop(stream, &mut session, &control, &settings).await;
@@ -124,7 +132,7 @@ async fn read_loop(
     mut stream: SplitStream<WebSocket>,
     session: &mut Session,
     control: &Control,
-    settings: &Settings,
+    settings: &SessionSettings,
 ) -> Option<SplitStream<WebSocket>> {
     let mut deadline = time::Instant::now() + settings.idle_timeout;
     loop {
@@ -223,7 +231,7 @@ async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut outgoing: Outgoing,
     control: Control,
-    settings: Settings,
+    settings: SessionSettings,
 ) {
     let start = time::Instant::now() + settings.ping_interval;
     let mut heartbeat = time::interval_at(start, settings.ping_interval);

@@ -11,12 +11,13 @@ use axum::extract::ws::Utf8Bytes;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{outbox::Outbox, registry::Control};
+use super::outbox::Outbox;
 use crate::{
-    agents::model::is_address,
-    hub::{Delivery, Event, Hub, Subscriber, Topic},
-    protocol::{ErrorCode, Frame, ProtocolError, events},
-    store::{Store, StoreError},
+    agents::feed::Feed,
+    hub::{Event, Inbox, Subscriber, Topic},
+    model::{Caller, is_address},
+    protocol::{CloseCode, ErrorCode, Frame, ProtocolError},
+    registry::{Control, Ending},
 };
 
 /// Events read from the store per query during replays and gap fills.
@@ -26,9 +27,42 @@ const PAGE: u32 = 500;
 /// entry, and a client must not grow the server without bound.
 const MAX_TOPICS: usize = 1024;
 
+/// What reaches a session's inbox: an event from the hub, or a reply finished
+/// in the background (a run's outcome, after the run's own events).
+#[derive(Debug)]
+pub enum Delivery {
+    Event(Arc<Event>),
+    Reply(Frame),
+}
+
+/// A session's inbox as the hub sees it: full means the client does not keep
+/// up, and it is closed with 1013 (it resumes with `since`).
+struct SessionInbox {
+    tx: mpsc::Sender<Delivery>,
+    control: Control,
+}
+
+impl Inbox for SessionInbox {
+    fn offer(&self, event: &Arc<Event>) -> bool {
+        !matches!(
+            self.tx.try_send(Delivery::Event(Arc::clone(event))),
+            Err(mpsc::error::TrySendError::Full(_))
+        )
+    }
+
+    fn overflowed(&self) {
+        self.control.end(Ending::Server(
+            CloseCode::TryAgainLater,
+            "slow consumer: reconnect with since",
+        ));
+    }
+}
+
 pub struct Subscriptions {
     session: u64,
-    hub: Arc<Hub>,
+    caller: Caller,
+    feed: Feed,
+    inbox: mpsc::Sender<Delivery>,
     subscriber: Subscriber,
     rx: mpsc::Receiver<Delivery>,
     topics: HashSet<Topic>,
@@ -39,12 +73,20 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
-    pub fn new(session: u64, hub: Arc<Hub>, control: Control, capacity: usize) -> Self {
+    pub fn new(
+        session: u64,
+        caller: Caller,
+        feed: Feed,
+        control: Control,
+        capacity: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         Self {
             session,
-            hub,
-            subscriber: Subscriber { tx, control },
+            caller,
+            feed,
+            inbox: tx.clone(),
+            subscriber: Arc::new(SessionInbox { tx, control }),
             rx,
             topics: HashSet::new(),
             delivered: HashMap::new(),
@@ -58,19 +100,18 @@ impl Subscriptions {
     /// it. With `since`, their stored events are replayed by `replay_pending`.
     pub async fn open_channel(
         &mut self,
-        store: &Store,
         channel: &str,
         since: Option<u64>,
     ) -> Result<(), ProtocolError> {
         let mut agents = vec![channel.to_string()];
         if is_address(channel) {
             self.follow_contract(channel)?;
-            let of_contract = store.agents_of_contract(channel).await.map_err(internal)?;
-            agents.extend(of_contract.into_iter().map(|a| a.agent_id));
+            let feed = &self.feed;
+            agents.extend(feed.agents_of_contract(&self.caller, channel).await?);
         }
         for agent_id in agents {
             match since {
-                None => self.follow(store, &agent_id).await?,
+                None => self.follow(&agent_id).await?,
                 Some(since) => {
                     self.add(Topic::Agent(agent_id.clone()))?;
                     self.delivered.insert(agent_id.clone(), since);
@@ -82,13 +123,9 @@ impl Subscriptions {
     }
 
     /// Replays what `open_channel` left to replay.
-    pub async fn replay_pending(
-        &mut self,
-        store: &Store,
-        outbox: &Outbox,
-    ) -> Result<(), ProtocolError> {
+    pub async fn replay_pending(&mut self, outbox: &Outbox) -> Result<(), ProtocolError> {
         for (agent_id, since) in std::mem::take(&mut self.pending_replay) {
-            self.replay(store, outbox, &agent_id, since).await?;
+            self.replay(outbox, &agent_id, since).await?;
         }
         Ok(())
     }
@@ -102,7 +139,7 @@ impl Subscriptions {
     /// are published before it.
     pub fn deferred(&self) -> Deferred {
         Deferred {
-            tx: self.subscriber.tx.clone(),
+            tx: self.inbox.clone(),
         }
     }
 
@@ -121,14 +158,15 @@ impl Subscriptions {
                 format!("a connection follows at most {MAX_TOPICS} agents: unsubscribe first"),
             ));
         }
-        self.hub
-            .subscribe(topic.clone(), self.session, self.subscriber.clone());
+        let subscriber = Arc::clone(&self.subscriber);
+        self.feed
+            .subscribe(&self.caller, topic.clone(), self.session, subscriber)?;
         self.topics.insert(topic);
         Ok(true)
     }
 
     pub fn remove(&mut self, topic: &Topic) -> bool {
-        self.hub.unsubscribe(topic, self.session);
+        self.feed.unsubscribe(topic, self.session);
         if let Topic::Agent(id) = topic {
             self.delivered.remove(id);
         }
@@ -137,11 +175,11 @@ impl Subscriptions {
 
     /// Follows an agent from now on (no replay): live events after its current
     /// last seq are delivered.
-    pub async fn follow(&mut self, store: &Store, agent_id: &str) -> Result<(), ProtocolError> {
+    pub async fn follow(&mut self, agent_id: &str) -> Result<(), ProtocolError> {
         if !self.add(Topic::Agent(agent_id.to_string()))? {
             return Ok(());
         }
-        let bounds = store.stream_bounds(agent_id).await.map_err(internal)?;
+        let bounds = self.feed.bounds(&self.caller, agent_id).await?;
         let last = self.delivered.entry(agent_id.to_string()).or_insert(0);
         *last = (*last).max(bounds.last_seq);
         Ok(())
@@ -157,16 +195,13 @@ impl Subscriptions {
     /// Live events arriving meanwhile wait in the inbox and are de-duplicated.
     pub async fn replay(
         &mut self,
-        store: &Store,
         outbox: &Outbox,
         agent_id: &str,
         since: u64,
     ) -> Result<(), ProtocolError> {
         self.add(Topic::Agent(agent_id.to_string()))?;
-        let bounds = store.stream_bounds(agent_id).await.map_err(internal)?;
-        if let Some(oldest) = bounds.oldest_seq
-            && since + 1 < oldest
-        {
+        let bounds = self.feed.bounds(&self.caller, agent_id).await?;
+        if let Some(oldest) = bounds.truncated_after(since) {
             let error = ProtocolError::new(
                 ErrorCode::HistoryTruncated,
                 format!(
@@ -180,16 +215,11 @@ impl Subscriptions {
         let last = self.delivered.entry(agent_id.to_string()).or_insert(since);
         // A replay never goes back before what this session already has.
         *last = (*last).max(since);
-        self.send_stored(store, outbox, agent_id, u64::MAX).await
+        self.send_stored(outbox, agent_id, u64::MAX).await
     }
 
     /// Sends an event from the hub, after any stored events it skipped over.
-    pub async fn deliver(
-        &mut self,
-        store: &Store,
-        outbox: &Outbox,
-        event: &Event,
-    ) -> Result<(), ProtocolError> {
+    pub async fn deliver(&mut self, outbox: &Outbox, event: &Event) -> Result<(), ProtocolError> {
         let follows_contract = self.topics.iter().any(|t| matches!(t, Topic::Contract(_)));
         if !self.delivered.contains_key(&event.agent_id) && !follows_contract {
             // Queued before an unsubscribe.
@@ -204,7 +234,7 @@ impl Subscriptions {
             return Ok(());
         }
         if event.seq > last + 1 {
-            self.send_stored(store, outbox, &event.agent_id, event.seq - 1)
+            self.send_stored(outbox, &event.agent_id, event.seq - 1)
                 .await?;
         }
         let last = self
@@ -213,7 +243,7 @@ impl Subscriptions {
             .expect("inserted above");
         // Normally the next one; past a gap retention made unfillable, still send.
         if event.seq > *last {
-            outbox.send_text(event.kind, event.text.clone());
+            outbox.send_text(event.kind.as_str(), event.text.clone());
             *last = event.seq;
         }
         Ok(())
@@ -222,7 +252,6 @@ impl Subscriptions {
     /// Sends stored events after the agent's last delivered seq, up to `until`.
     async fn send_stored(
         &mut self,
-        store: &Store,
         outbox: &Outbox,
         agent_id: &str,
         until: u64,
@@ -232,16 +261,16 @@ impl Subscriptions {
             if last >= until {
                 return Ok(());
             }
-            let page = store
-                .events_since(agent_id, last, PAGE)
-                .await
-                .map_err(internal)?;
+            let page = self
+                .feed
+                .events_since(&self.caller, agent_id, last, PAGE)
+                .await?;
             let full = page.len() == PAGE as usize;
             for event in page {
                 if event.seq > until {
                     return Ok(());
                 }
-                let kind = events::label(&event.kind);
+                let kind = event.kind.as_str();
                 if !outbox.send_paced(kind, Utf8Bytes::from(event.text)).await {
                     return Ok(());
                 }
@@ -270,12 +299,7 @@ impl Deferred {
 impl Drop for Subscriptions {
     fn drop(&mut self) {
         for topic in &self.topics {
-            self.hub.unsubscribe(topic, self.session);
+            self.feed.unsubscribe(topic, self.session);
         }
     }
-}
-
-fn internal(error: StoreError) -> ProtocolError {
-    tracing::error!(%error, "reading the event stream failed");
-    ProtocolError::new(ErrorCode::Internal, "internal error while reading events")
 }

@@ -10,7 +10,12 @@ pub mod process;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use agentport::{App, Config, app::AppState};
+use agentport::{
+    App, Config,
+    agents::{Runtime, commands::ListRuns},
+    app::AppState,
+    model::{Caller, Run},
+};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
@@ -28,6 +33,8 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
+    /// The runner of the server's agents.
+    pub runtime: Runtime,
     pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
@@ -62,6 +69,7 @@ impl TestServer {
         let app = App::bind(config).await.expect("bind test server");
         let addr = app.local_addr();
         let state = app.state();
+        let runtime = app.runtime();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.serve(async move {
             let _ = rx.await;
@@ -69,6 +77,7 @@ impl TestServer {
         let server = TestServer {
             addr,
             state,
+            runtime,
             database_url: database_url.to_string(),
             shutdown: Some(tx),
             handle: Some(handle),
@@ -237,4 +246,18 @@ pub fn python() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join(".cache"));
     cache.join("venv/bin/python")
+}
+
+/// The agent's most recent runs, newest first, as the manager lists them.
+pub async fn runs_of(server: &TestServer, agent_id: &str, limit: u32) -> Vec<Run> {
+    let command = ListRuns {
+        agent_id: agent_id.to_string(),
+        limit,
+    };
+    server
+        .state
+        .manager
+        .handle(&Caller::local(), command)
+        .await
+        .unwrap()
 }

@@ -7,9 +7,13 @@ use std::time::Duration;
 
 use alloy::{
     dyn_abi::{DynSolType, DynSolValue, FunctionExt, JsonAbiExt, Specifier},
+    hex,
     json_abi::Function as AbiFunction,
     network::{EthereumWallet, TransactionBuilder},
-    primitives::{Address, U256},
+    primitives::{
+        Address, U256,
+        utils::{ParseUnits, parse_units},
+    },
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
@@ -169,7 +173,7 @@ fn encode(call: &Call<'_>) -> Result<(AbiFunction, Address, alloy::primitives::B
     let abi = call
         .abi
         .ok_or_else(|| format!("{} has no ABI entry to encode a call with", call.signature))?;
-    let function: AbiFunction = serde_json::from_value(abi.clone())
+    let function = crate::model::abi::function(abi)
         .map_err(|e| format!("the ABI entry of {} is not valid: {e}", call.signature))?;
     let to: Address = call
         .address
@@ -224,20 +228,16 @@ pub fn to_json(value: &DynSolValue) -> Value {
         DynSolValue::Int(i, _) => json!(i.to_string()),
         DynSolValue::Uint(u, _) => json!(u.to_string()),
         DynSolValue::Address(a) => json!(a.to_checksum(None)),
-        DynSolValue::FixedBytes(word, size) => json!(format!("0x{}", hex(&word[..*size]))),
-        DynSolValue::Bytes(bytes) => json!(format!("0x{}", hex(bytes))),
+        DynSolValue::FixedBytes(word, size) => json!(hex::encode_prefixed(&word[..*size])),
+        DynSolValue::Bytes(bytes) => json!(hex::encode_prefixed(bytes)),
         DynSolValue::String(s) => json!(s),
-        DynSolValue::Function(f) => json!(format!("0x{}", hex(f.as_slice()))),
+        DynSolValue::Function(f) => json!(hex::encode_prefixed(f.as_slice())),
         DynSolValue::Array(items) | DynSolValue::FixedArray(items) | DynSolValue::Tuple(items) => {
             Value::Array(items.iter().map(to_json).collect())
         }
         #[allow(unreachable_patterns)]
         _ => Value::Null,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An RPC failure in words; a revert with its decoded reason.
@@ -262,25 +262,21 @@ impl AsRevert for alloy::transports::TransportError {
     }
 }
 
-/// Wei from a decimal number of gwei ("1.5").
+/// Wei from a decimal number of gwei ("1.5"), exactly: a finer fraction is an
+/// error rather than rounded away.
 pub fn gwei_to_wei(gwei: &str) -> Result<u128, String> {
-    let (int, frac) = gwei.split_once('.').unwrap_or((gwei, ""));
-    if frac.len() > 9 {
+    let decimals = gwei
+        .split_once('.')
+        .map_or(0, |(_, fraction)| fraction.len());
+    if decimals > 9 {
         return Err(format!("max_priority_fee {gwei} has more than 9 decimals"));
     }
-    let int: u128 = int
-        .parse()
-        .map_err(|_| format!("max_priority_fee `{gwei}` is not a number"))?;
-    let frac_wei: u128 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<9}")
-            .parse()
-            .map_err(|_| format!("max_priority_fee `{gwei}` is not a number"))?
-    };
-    int.checked_mul(1_000_000_000)
-        .and_then(|w| w.checked_add(frac_wei))
-        .ok_or_else(|| format!("max_priority_fee {gwei} is too large"))
+    match parse_units(gwei, "gwei") {
+        Ok(ParseUnits::U256(wei)) => {
+            u128::try_from(wei).map_err(|_| format!("max_priority_fee {gwei} is too large"))
+        }
+        _ => Err(format!("max_priority_fee `{gwei}` is not a number")),
+    }
 }
 
 /// Parses a decimal amount of wei for payable calls.
@@ -319,7 +315,7 @@ mod tests {
             value: None,
         };
         let (_, _, data) = encode(&call).unwrap();
-        assert_eq!(hex(&data[..4]), "a9059cbb");
+        assert_eq!(hex::encode(&data[..4]), "a9059cbb");
         assert_eq!(data.len(), 4 + 64);
         let short = Call {
             args: &args[..1],

@@ -4,7 +4,8 @@
 pub mod evm;
 pub mod http;
 
-use serde_json::{Value, json};
+use serde::{Serialize, Serializer, ser::SerializeMap};
+use serde_json::Value;
 
 pub use evm::EvmExecutor;
 pub use http::HttpExecutor;
@@ -30,10 +31,16 @@ pub struct WriteOutcome {
     pub revert_reason: Option<String>,
 }
 
-impl WriteOutcome {
-    pub fn to_json(&self) -> Value {
-        json!({"tx_hash": self.tx_hash, "status": if self.success { "success" } else { "reverted" },
-               "gas_used": self.gas_used, "revert_reason": self.revert_reason})
+/// `{tx_hash, status: "success" | "reverted", gas_used, revert_reason}`.
+impl Serialize for WriteOutcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let status = if self.success { "success" } else { "reverted" };
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("tx_hash", &self.tx_hash)?;
+        map.serialize_entry("status", status)?;
+        map.serialize_entry("gas_used", &self.gas_used)?;
+        map.serialize_entry("revert_reason", &self.revert_reason)?;
+        map.end()
     }
 }
 

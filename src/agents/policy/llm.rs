@@ -10,9 +10,10 @@ use serde_json::{Map, Value, json};
 use crate::{
     agents::{
         guard::Proposal,
-        model::{AgentDetails, FunctionType},
+        retry::{Attempt, GaveUp, Retry},
     },
     config::Secret,
+    model::{AgentDetails, FunctionType},
 };
 
 #[derive(Debug, Clone)]
@@ -21,7 +22,7 @@ pub struct LlmClient {
     key: Secret,
     model: String,
     http: reqwest::Client,
-    retries: u32,
+    retry: Retry,
 }
 
 /// What the model decided.
@@ -44,7 +45,10 @@ impl LlmClient {
             key,
             model: model.to_string(),
             http,
-            retries: 2,
+            retry: Retry {
+                attempts: 3,
+                backoff: Duration::from_millis(500),
+            },
         })
     }
 
@@ -98,41 +102,39 @@ impl LlmClient {
     /// POST /chat/completions, retrying network failures, 429 and 5xx.
     async fn complete(&self, body: &Value) -> Result<Value, String> {
         let url = format!("{}/chat/completions", self.base);
-        let mut attempt = 0;
-        loop {
-            let sent = self
-                .http
-                .post(&url)
-                .bearer_auth(self.key.expose())
-                .json(body)
-                .send()
-                .await;
-            let retry = match sent {
-                Ok(response) if response.status().is_success() => {
-                    return response
-                        .json::<Value>()
-                        .await
-                        .map_err(|e| format!("malformed answer (not JSON): {e}"));
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    let retryable = status.as_u16() == 429 || status.is_server_error();
-                    let text = response.text().await.unwrap_or_default();
-                    let text: String = text.chars().take(300).collect();
-                    if !retryable {
-                        return Err(format!("the LLM endpoint answered {status}: {text}"));
-                    }
-                    format!("{status}: {text}")
-                }
-                Err(error) => format!("{error}"),
-            };
-            attempt += 1;
-            if attempt > self.retries {
-                return Err(format!(
-                    "the LLM endpoint failed {attempt} time(s): {retry}"
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt - 1))).await;
+        match self.retry.run(|| self.attempt(&url, body)).await {
+            Ok(answer) => Ok(answer),
+            Err(GaveUp::Fatal(error)) => Err(error),
+            Err(GaveUp::Exhausted { last, attempts }) => Err(format!(
+                "the LLM endpoint failed {attempts} time(s): {last}"
+            )),
+        }
+    }
+
+    async fn attempt(&self, url: &str, body: &Value) -> Result<Value, Attempt<String>> {
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(self.key.expose())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| Attempt::Again(format!("{e}")))?;
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .json::<Value>()
+                .await
+                .map_err(|e| Attempt::Fatal(format!("malformed answer (not JSON): {e}")));
+        }
+        let text = response.text().await.unwrap_or_default();
+        let text: String = text.chars().take(300).collect();
+        if status.as_u16() == 429 || status.is_server_error() {
+            Err(Attempt::Again(format!("{status}: {text}")))
+        } else {
+            Err(Attempt::Fatal(format!(
+                "the LLM endpoint answered {status}: {text}"
+            )))
         }
     }
 }

@@ -3,6 +3,7 @@
 //! follows the agent, so it gets the `status` event each of them produces.
 
 use crate::{
+    agents::commands::{Start, Stop, UpdateDescription},
     protocol::{ProtocolError, requests::Action},
     ws::session::Session,
 };
@@ -14,12 +15,15 @@ pub async fn handle(
 ) -> Result<(), ProtocolError> {
     let agent_id = session.agent_id(&agent_id);
     session.follow(&agent_id).await?;
-    let manager = &session.state.manager;
     match action {
-        Action::Start => manager.start(&agent_id).await?,
-        Action::Stop => manager.stop(&agent_id).await?,
+        Action::Start => session.handle(Start { agent_id }).await?,
+        Action::Stop => session.handle(Stop { agent_id }).await?,
         Action::UpdateConfig { description } => {
-            manager.update_description(&agent_id, &description).await?
+            let command = UpdateDescription {
+                agent_id,
+                description,
+            };
+            session.handle(command).await?
         }
     };
     Ok(())

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::success;
 use crate::{
+    agents::commands::Configure,
     protocol::{ProtocolError, requests::AgentRef},
     ws::session::Session,
 };
@@ -18,7 +19,10 @@ pub async fn handle(
     let agent_id = session.agent_id(&request.agent_id);
     // Following first: the event is then delivered after this reply.
     session.follow(&agent_id).await?;
-    session.state.manager.configure(&agent_id).await?;
+    let command = Configure {
+        agent_id: agent_id.clone(),
+    };
+    session.handle(command).await?;
     session.send(success(
         "configure_agent_response",
         json!({"message": "Agent configuration saved", "agent_id": agent_id}),

@@ -4,19 +4,21 @@ use serde_json::{Value, json};
 
 use super::success;
 use crate::{
-    protocol::{ProtocolError, requests::CreateContract},
+    agents::commands::RegisterContract,
+    model::NewContract,
+    protocol::{ProtocolError, requests::AgentRequest},
     ws::session::Session,
 };
 
 pub async fn handle(
     session: &mut Session,
-    request: CreateContract,
+    request: AgentRequest<NewContract>,
     id: Option<&Value>,
 ) -> Result<(), ProtocolError> {
     if let Some(agent_id) = &request.agent_id {
         session.follow(agent_id).await?;
     }
-    let contract = session.state.manager.create_contract(&request).await?;
+    let contract = session.handle(RegisterContract(request.body)).await?;
     session.send(success(
         "create_contract_response",
         json!({"contract": contract}),

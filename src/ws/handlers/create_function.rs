@@ -1,29 +1,23 @@
 //! `create_function`: adds a function to the agent (unique per signature).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::success;
+use super::save_part;
 use crate::{
-    protocol::{ProtocolError, requests::CreateFunction},
+    agents::commands::AddFunction,
+    model::NewFunction,
+    protocol::{ProtocolError, requests::AgentRequest},
     ws::session::Session,
 };
 
 pub async fn handle(
     session: &mut Session,
-    request: CreateFunction,
+    request: AgentRequest<NewFunction>,
     id: Option<&Value>,
 ) -> Result<(), ProtocolError> {
-    let agent_id = session.agent_id(&request.agent_id);
-    session.follow(&agent_id).await?;
-    let function = session
-        .state
-        .manager
-        .create_function(&agent_id, &request)
-        .await?;
-    session.send(success(
-        "create_function_response",
-        json!({"function": function, "agent_id": agent_id}),
-        id,
-    ));
-    Ok(())
+    let reply = ("create_function_response", "function");
+    save_part(session, request, id, reply, |agent_id, function| {
+        AddFunction { agent_id, function }
+    })
+    .await
 }

@@ -1,29 +1,26 @@
 //! `create_notification`: sets one of the agent's notification channels.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::success;
+use super::save_part;
 use crate::{
-    protocol::{ProtocolError, requests::CreateNotification},
+    agents::commands::SetNotification,
+    model::NewNotification,
+    protocol::{ProtocolError, requests::AgentRequest},
     ws::session::Session,
 };
 
 pub async fn handle(
     session: &mut Session,
-    request: CreateNotification,
+    request: AgentRequest<NewNotification>,
     id: Option<&Value>,
 ) -> Result<(), ProtocolError> {
-    let agent_id = session.agent_id(&request.agent_id);
-    session.follow(&agent_id).await?;
-    let notification = session
-        .state
-        .manager
-        .create_notification(&agent_id, &request)
-        .await?;
-    session.send(success(
-        "create_notification_response",
-        json!({"notification": notification, "agent_id": agent_id}),
-        id,
-    ));
-    Ok(())
+    let reply = ("create_notification_response", "notification");
+    save_part(session, request, id, reply, |agent_id, notification| {
+        SetNotification {
+            agent_id,
+            notification,
+        }
+    })
+    .await
 }

@@ -1,29 +1,23 @@
 //! `create_schedule`: sets the agent's one schedule (cron or interval).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::success;
+use super::save_part;
 use crate::{
-    protocol::{ProtocolError, requests::CreateSchedule},
+    agents::commands::SetSchedule,
+    model::NewSchedule,
+    protocol::{ProtocolError, requests::AgentRequest},
     ws::session::Session,
 };
 
 pub async fn handle(
     session: &mut Session,
-    request: CreateSchedule,
+    request: AgentRequest<NewSchedule>,
     id: Option<&Value>,
 ) -> Result<(), ProtocolError> {
-    let agent_id = session.agent_id(&request.agent_id);
-    session.follow(&agent_id).await?;
-    let schedule = session
-        .state
-        .manager
-        .create_schedule(&agent_id, &request)
-        .await?;
-    session.send(success(
-        "create_schedule_response",
-        json!({"schedule": schedule, "agent_id": agent_id}),
-        id,
-    ));
-    Ok(())
+    let reply = ("create_schedule_response", "schedule");
+    save_part(session, request, id, reply, |agent_id, schedule| {
+        SetSchedule { agent_id, schedule }
+    })
+    .await
 }

@@ -4,13 +4,14 @@
 use serde_json::{Value, json};
 
 use crate::{
-    protocol::{Frame, ProtocolError, requests::Execute},
+    agents::commands::Execute,
+    protocol::{Frame, ProtocolError, requests},
     ws::session::Session,
 };
 
 pub async fn handle(
     session: &mut Session,
-    request: Execute,
+    request: requests::Execute,
     id: Option<&Value>,
 ) -> Result<(), ProtocolError> {
     let agent_id = session.agent_id(&request.agent_id);
@@ -26,22 +27,28 @@ pub async fn handle(
     // background: this connection keeps serving requests meanwhile.
     let followed = session.follow(&agent_id).await;
     let deferred = session.subs.deferred();
-    let manager = session.state.manager.clone();
+    let (manager, caller) = (session.state.manager.clone(), session.caller.clone());
     let id = id.cloned();
     session.state.tasks.spawn(async move {
+        let command = Execute {
+            agent_id: agent_id.clone(),
+            run_id: run_id.clone(),
+            params: request.data,
+        };
         let outcome = match followed {
-            Ok(()) => manager.execute(&agent_id, &run_id, request.data).await,
+            Ok(()) => manager.handle(&caller, command).await.map_err(Into::into),
             Err(error) => Err(error),
         };
         let reply = match outcome {
-            Ok(run) if run.ok => {
-                json!({"status": "success", "agent_id": agent_id, "run_id": run_id,
-                "results": run.results, "message": run.message, "logs": run.logs})
+            Ok(run) => {
+                json!({"status": if run.ok { "success" } else { "error" }, "agent_id": agent_id,
+                       "run_id": run_id, "results": run.results, "message": run.message,
+                       "logs": run.logs})
             }
-            Ok(run) => json!({"status": "error", "agent_id": agent_id, "run_id": run_id,
-                "results": run.results, "message": run.message, "logs": run.logs}),
-            Err(error) => json!({"status": "error", "agent_id": agent_id, "run_id": run_id,
-                "message": error.message, "code": error.code.as_str(), "logs": []}),
+            Err(ProtocolError { code, message }) => {
+                json!({"status": "error", "agent_id": agent_id, "run_id": run_id,
+                       "message": message, "code": code.as_str(), "logs": []})
+            }
         };
         deferred
             .send(Frame::reply("execute_response", reply, id.as_ref()))

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::success;
 use crate::{
+    agents::commands::Describe,
     protocol::{ProtocolError, requests::AgentRef},
     ws::session::Session,
 };
@@ -15,14 +16,7 @@ pub async fn handle(
     id: Option<&Value>,
 ) -> Result<(), ProtocolError> {
     let agent_id = session.agent_id(&request.agent_id);
-    let details = session.state.manager.details(&agent_id).await?;
-    let state = session.state.manager.state(&details).await?;
-    session.send(success(
-        "get_agent_response",
-        json!({"agent": details.agent, "functions": details.functions,
-               "schedule": details.schedule, "notifications": details.notifications,
-               "state": state}),
-        id,
-    ));
+    let view = session.handle(Describe { agent_id }).await?;
+    session.send(success("get_agent_response", json!(view), id));
     Ok(())
 }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::success;
 use crate::{
+    agents::commands::{Remove, Start, Stop},
     protocol::{ProtocolError, requests::AgentRef},
     ws::session::Session,
 };
@@ -25,18 +26,18 @@ pub async fn handle(
 ) -> Result<(), ProtocolError> {
     let agent_id = session.agent_id(&request.agent_id);
     session.follow(&agent_id).await?;
-    let manager = &session.state.manager;
+    let agent = agent_id.clone();
     let reply = match what {
         Lifecycle::Start => {
-            manager.start(&agent_id).await?;
+            session.handle(Start { agent_id: agent }).await?;
             "start_agent_response"
         }
         Lifecycle::Stop => {
-            manager.stop(&agent_id).await?;
+            session.handle(Stop { agent_id: agent }).await?;
             "stop_agent_response"
         }
         Lifecycle::Remove => {
-            manager.remove(&agent_id).await?;
+            session.handle(Remove { agent_id: agent }).await?;
             "remove_agent_response"
         }
     };

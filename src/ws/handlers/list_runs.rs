@@ -4,7 +4,8 @@ use serde_json::{Value, json};
 
 use super::success;
 use crate::{
-    protocol::{ProtocolError, requests::ListRuns},
+    agents::commands::ListRuns,
+    protocol::{ProtocolError, requests},
     ws::session::Session,
 };
 
@@ -14,12 +15,16 @@ const MAX_LIMIT: u64 = 500;
 
 pub async fn handle(
     session: &mut Session,
-    request: ListRuns,
+    request: requests::ListRuns,
     id: Option<&Value>,
 ) -> Result<(), ProtocolError> {
     let agent_id = session.agent_id(&request.agent_id);
     let limit = request.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as u32;
-    let runs = session.state.manager.runs(&agent_id, limit).await?;
+    let command = ListRuns {
+        agent_id: agent_id.clone(),
+        limit,
+    };
+    let runs = session.handle(command).await?;
     session.send(success(
         "list_runs_response",
         json!({"agent_id": agent_id, "runs": runs}),

@@ -20,7 +20,8 @@ pub async fn subscribe(
     id: Option<&Value>,
 ) -> Result<(), ProtocolError> {
     let agent_id = session.agent_id(&request.agent_id);
-    let bounds = session.state.manager.stream_bounds(&agent_id).await?;
+    let feed = session.state.manager.feed();
+    let bounds = feed.bounds(&session.caller, &agent_id).await?;
     session.send(success(
         "subscribe_response",
         json!({"agent_id": agent_id, "last_seq": bounds.last_seq, "oldest_seq": bounds.oldest_seq}),

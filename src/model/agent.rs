@@ -1,93 +1,40 @@
-//! The domain: what an agent is made of, and the JSON shapes the frontend reads.
-//! Free of I/O; the store maps rows to these, the protocol builds them from input.
+//! What an agent is made of, and the JSON shapes the frontend reads. The store
+//! maps rows to these.
 
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// Whether an agent runs on its schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentStatus {
-    Active,
-    Paused,
-}
+use super::names;
 
-impl AgentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentStatus::Active => "active",
-            AgentStatus::Paused => "paused",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "active" => Some(AgentStatus::Active),
-            "paused" | "stopped" | "inactive" => Some(AgentStatus::Paused),
-            _ => None,
-        }
+names! {
+    /// Whether an agent runs on its schedule.
+    pub enum AgentStatus {
+        Active = "active",
+        Paused = "paused" | "stopped" | "inactive",
     }
 }
 
-/// What calling a function does: observe, or change state (with or without value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FunctionType {
-    Read,
-    Write,
-    Payable,
-}
-
-impl FunctionType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FunctionType::Read => "read",
-            FunctionType::Write => "write",
-            FunctionType::Payable => "payable",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "read" => Some(FunctionType::Read),
-            "write" => Some(FunctionType::Write),
-            "payable" => Some(FunctionType::Payable),
-            _ => None,
-        }
+names! {
+    /// What calling a function does: observe, or change state (with or without value).
+    pub enum FunctionType {
+        Read = "read",
+        Write = "write",
+        Payable = "payable",
     }
 }
 
-/// Where a notification goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum NotificationType {
-    Email,
-    Discord,
-    Telegram,
-    Webhook,
+names! {
+    /// Where a notification goes.
+    pub enum NotificationType {
+        Email = "email",
+        Discord = "discord",
+        Telegram = "telegram",
+        Webhook = "webhook",
+    }
 }
 
 impl NotificationType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationType::Email => "email",
-            NotificationType::Discord => "discord",
-            NotificationType::Telegram => "telegram",
-            NotificationType::Webhook => "webhook",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "email" => Some(NotificationType::Email),
-            "discord" => Some(NotificationType::Discord),
-            "telegram" => Some(NotificationType::Telegram),
-            "webhook" => Some(NotificationType::Webhook),
-            _ => None,
-        }
-    }
-
     /// The configuration key that must be present, as the frontend spells it.
     pub fn required_key(self) -> &'static str {
         match self {
@@ -96,6 +43,14 @@ impl NotificationType {
             NotificationType::Telegram => "chatId",
             NotificationType::Webhook => "url",
         }
+    }
+}
+
+names! {
+    /// How a schedule is written.
+    pub enum ScheduleType {
+        Cron = "cron",
+        Interval = "interval",
     }
 }
 
@@ -109,10 +64,10 @@ pub enum ScheduleKind {
 }
 
 impl ScheduleKind {
-    pub fn type_str(&self) -> &'static str {
+    pub fn schedule_type(&self) -> ScheduleType {
         match self {
-            ScheduleKind::Cron(_) => "cron",
-            ScheduleKind::Interval(_) => "interval",
+            ScheduleKind::Cron(_) => ScheduleType::Cron,
+            ScheduleKind::Interval(_) => ScheduleType::Interval,
         }
     }
 }
@@ -180,7 +135,7 @@ pub struct Function {
 pub struct Schedule {
     pub schedule_id: String,
     pub agent_id: String,
-    pub schedule_type: String,
+    pub schedule_type: ScheduleType,
     pub cron_expression: Option<String>,
     pub interval_seconds: Option<u64>,
     pub is_active: bool,
@@ -194,7 +149,9 @@ pub struct Schedule {
 impl Schedule {
     pub fn kind(&self) -> ScheduleKind {
         match (&self.cron_expression, self.interval_seconds) {
-            (Some(cron), _) if self.schedule_type == "cron" => ScheduleKind::Cron(cron.clone()),
+            (Some(cron), _) if self.schedule_type == ScheduleType::Cron => {
+                ScheduleKind::Cron(cron.clone())
+            }
             (_, Some(secs)) => ScheduleKind::Interval(secs),
             (Some(cron), None) => ScheduleKind::Cron(cron.clone()),
             (None, None) => ScheduleKind::Interval(60),
@@ -217,22 +174,6 @@ pub struct Notification {
     pub updated_at: String,
 }
 
-/// One recorded run of an agent.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Run {
-    pub run_id: String,
-    pub agent_id: String,
-    pub trigger: String,
-    pub status: String,
-    #[schema(value_type = Option<Object>)]
-    pub request: Option<Value>,
-    #[schema(value_type = Option<Object>)]
-    pub result: Option<Value>,
-    pub error: Option<String>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-}
-
 /// Everything about one agent, as `get_agent` and the REST API return it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AgentDetails {
@@ -242,18 +183,30 @@ pub struct AgentDetails {
     pub notifications: Vec<Notification>,
 }
 
-/// The current time as the store and the wire write it: RFC 3339, UTC, millis.
-pub fn now() -> String {
-    format_time(chrono::Utc::now())
+/// What an agent is doing now, as `get_agent` and the REST API report it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentState {
+    pub status: AgentStatus,
+    pub running: bool,
+    #[serde(rename = "lastExecuted")]
+    pub last_executed: Option<String>,
+    #[serde(rename = "nextExecution")]
+    pub next_execution: Option<String>,
+    pub configured: bool,
+    /// The seq of the agent's latest event.
+    pub last_seq: u64,
 }
 
-pub fn format_time(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+impl Agent {
+    /// Whether it runs on its schedule.
+    pub fn is_running(&self) -> bool {
+        self.status == AgentStatus::Active
+    }
 
-/// `0x` followed by 40 hex digits.
-pub fn is_address(value: &str) -> bool {
-    value.len() == 42
-        && value.starts_with("0x")
-        && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
+    /// When its schedule fires next, if it is running and the schedule active.
+    pub fn next_execution<'a>(&self, schedule: Option<&'a Schedule>) -> Option<&'a str> {
+        schedule
+            .filter(|s| s.is_active && self.is_running())
+            .and_then(|s| s.next_execution.as_deref())
+    }
 }

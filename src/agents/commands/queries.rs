@@ -1,0 +1,151 @@
+//! Reads: an agent with everything about it, its runs, lists of agents.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    agents::{
+        access::Access,
+        manager::{Command, Context},
+        recorder::{Result, internal},
+    },
+    model::{Agent, AgentDetails, AgentError, AgentState, Function, Run},
+};
+
+/// An agent, its functions, schedule and notifications, and what it is doing.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentView {
+    #[serde(flatten)]
+    pub details: AgentDetails,
+    pub state: AgentState,
+}
+
+/// Everything about one agent (`get_agent`).
+#[derive(Debug, Clone)]
+pub struct Describe {
+    pub agent_id: String,
+}
+
+impl Command for Describe {
+    type Output = AgentView;
+
+    fn access(&self) -> Access<'_> {
+        Access::Read(&self.agent_id)
+    }
+
+    async fn apply(self, ctx: &Context) -> Result<AgentView> {
+        let store = &ctx.rec.store;
+        let details = store
+            .agent_details(&self.agent_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| AgentError::agent_not_found(&self.agent_id))?;
+        let bounds = store
+            .stream_bounds(&self.agent_id)
+            .await
+            .map_err(internal)?;
+        let agent = &details.agent;
+        let state = AgentState {
+            status: agent.status,
+            running: agent.is_running(),
+            last_executed: agent.last_executed.clone(),
+            next_execution: agent
+                .next_execution(details.schedule.as_ref())
+                .map(str::to_string),
+            configured: agent.configured,
+            last_seq: bounds.last_seq,
+        };
+        Ok(AgentView { details, state })
+    }
+}
+
+/// The agent's most recent runs, newest first.
+#[derive(Debug, Clone)]
+pub struct ListRuns {
+    pub agent_id: String,
+    pub limit: u32,
+}
+
+impl Command for ListRuns {
+    type Output = Vec<Run>;
+
+    fn access(&self) -> Access<'_> {
+        Access::Read(&self.agent_id)
+    }
+
+    async fn apply(self, ctx: &Context) -> Result<Vec<Run>> {
+        let store = &ctx.rec.store;
+        if store
+            .agent(&self.agent_id)
+            .await
+            .map_err(internal)?
+            .is_none()
+        {
+            return Err(AgentError::agent_not_found(&self.agent_id));
+        }
+        store
+            .runs(&self.agent_id, self.limit)
+            .await
+            .map_err(internal)
+    }
+}
+
+/// Every agent.
+#[derive(Debug, Clone)]
+pub struct ListAgents;
+
+impl Command for ListAgents {
+    type Output = Vec<Agent>;
+
+    fn access(&self) -> Access<'_> {
+        Access::List
+    }
+
+    async fn apply(self, ctx: &Context) -> Result<Vec<Agent>> {
+        ctx.rec.store.agents().await.map_err(internal)
+    }
+}
+
+/// The agents acting on a contract address (any case, any chain).
+#[derive(Debug, Clone)]
+pub struct AgentsOfContract {
+    pub address: String,
+}
+
+impl Command for AgentsOfContract {
+    type Output = Vec<Agent>;
+
+    fn access(&self) -> Access<'_> {
+        Access::List
+    }
+
+    async fn apply(self, ctx: &Context) -> Result<Vec<Agent>> {
+        let store = &ctx.rec.store;
+        store
+            .agents_of_contract(&self.address)
+            .await
+            .map_err(internal)
+    }
+}
+
+/// An agent's functions (none when there is no such agent).
+#[derive(Debug, Clone)]
+pub struct ListFunctions {
+    pub agent_id: String,
+}
+
+impl Command for ListFunctions {
+    type Output = Vec<Function>;
+
+    fn access(&self) -> Access<'_> {
+        Access::Read(&self.agent_id)
+    }
+
+    async fn apply(self, ctx: &Context) -> Result<Vec<Function>> {
+        ctx.rec
+            .store
+            .functions(&self.agent_id)
+            .await
+            .map_err(internal)
+    }
+}

@@ -1,0 +1,113 @@
+//! Guard and act: every proposal is checked against its function's rules and
+//! the agent's limits; those that pass are sent, one at a time.
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::{Cycle, Env, Target};
+use crate::{
+    agents::{
+        executor::evm::parse_value,
+        guard::{self, Proposal},
+        outcome::{ActionOutcome, CallResult},
+        policy::Policy,
+    },
+    model::LogLevel,
+};
+
+/// Guards and sends the proposals in order. Stopping the agent stops before
+/// the next send; a write already sent is never abandoned.
+pub(super) async fn act(
+    cycle: &mut Cycle<'_>,
+    env: &Env<'_>,
+    target: &Target<'_>,
+    proposals: Vec<Proposal>,
+    cancel: &CancellationToken,
+) {
+    let agent = &target.details.agent;
+    let max_actions = Policy::max_actions(agent.policy.as_ref(), env.settings.max_actions);
+    for (index, proposal) in proposals.into_iter().enumerate() {
+        let verdict = if index >= max_actions {
+            Err(format!("over the limit of {max_actions} action(s) per run"))
+        } else {
+            guard::check(&proposal, &target.details.functions, &agent.gas_limit)
+        };
+        if let Err(reason) = verdict {
+            reject(cycle, &proposal, reason).await;
+            continue;
+        }
+        if cancel.is_cancelled() {
+            break;
+        }
+        send(cycle, target, &proposal).await;
+    }
+}
+
+async fn reject(cycle: &mut Cycle<'_>, proposal: &Proposal, reason: String) {
+    let line = format!("Rejected {}: {reason}", proposal.function);
+    cycle.log(LogLevel::Warning, line).await;
+    let params = Value::Array(proposal.args.clone());
+    let result = CallResult::Rejected(reason);
+    let outcome = ActionOutcome::new(&proposal.function, params, result);
+    cycle.results.push(outcome);
+}
+
+/// Sends one guarded proposal and records what became of it.
+async fn send(cycle: &mut Cycle<'_>, target: &Target<'_>, proposal: &Proposal) {
+    let function = target
+        .function(&proposal.function)
+        .expect("the guard found it");
+    let name = &function.function_name;
+    let value = match proposal.value.as_deref().map(parse_value).transpose() {
+        Ok(value) => value,
+        Err(reason) => {
+            cycle.fail(format!("{}: {reason}", proposal.function)).await;
+            return;
+        }
+    };
+    let call = target.call(function, &proposal.args, value);
+    let line = format!("Sending {name}({})", args_text(&proposal.args));
+    cycle.log(LogLevel::Info, line).await;
+    cycle.acted = true;
+    let agent = &target.details.agent;
+    let gas_limit: u64 = agent.gas_limit.parse().unwrap_or(0);
+    let written = target
+        .executor
+        .write(&call, gas_limit, &agent.max_priority_fee)
+        .await;
+    let params = Value::Array(proposal.args.clone());
+    match written {
+        Ok(outcome) => {
+            let line = if outcome.success {
+                let (tx, gas) = (&outcome.tx_hash, outcome.gas_used);
+                format!("{name} confirmed: tx {tx} (gas used {gas})")
+            } else {
+                let reason = outcome.revert_reason.as_deref().unwrap_or("no reason");
+                format!("{name} reverted: {reason} (tx {})", outcome.tx_hash)
+            };
+            let success = outcome.success;
+            let result = CallResult::Sent(outcome);
+            cycle.results.push(ActionOutcome::new(name, params, result));
+            if success {
+                cycle.log(LogLevel::Info, line).await;
+            } else {
+                cycle.fail(line).await;
+            }
+        }
+        Err(error) => {
+            let result = CallResult::Failed(error.clone());
+            cycle.results.push(ActionOutcome::new(name, params, result));
+            cycle.fail(format!("{name} failed: {error}")).await;
+        }
+    }
+}
+
+fn args_text(args: &[Value]) -> String {
+    args.iter()
+        .map(|a| match a {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

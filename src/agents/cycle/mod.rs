@@ -1,0 +1,222 @@
+//! One run of an agent: observe (read functions), decide (policy), guard and
+//! act (writes), record — streaming `log` events to the agent's subscribers as
+//! it goes. Each step is a module of its own.
+
+mod act;
+mod decide;
+mod observe;
+mod record;
+
+use serde_json::{Map, Value, json};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::{
+    executor::{Call, Executor},
+    notify::{Notifier, Report},
+    outcome::{ActionOutcome, LogLine, RunOutcome},
+    policy::llm::LlmClient,
+    recorder::Recorder,
+    runner::RunRequest,
+};
+use crate::{
+    model::{Agent, AgentDetails, Contract, Function, LogLevel, RunStatus},
+    protocol::events,
+};
+
+/// What runs are made with.
+#[derive(Debug, Default)]
+pub struct RuntimeSettings {
+    /// Where reads and writes go; `None`: runs can only say so.
+    pub executor: Option<Executor>,
+    /// Most actions one run may take unless the policy says otherwise.
+    pub max_actions: usize,
+    /// The LLM endpoint for `llm` policies, if a key is configured.
+    pub llm: Option<LlmClient>,
+    /// Where notifications are sent from.
+    pub notifier: Notifier,
+}
+
+/// What a run may use: the recorder, the settings, and the tracked background
+/// in which it leaves its notifications.
+pub struct Env<'a> {
+    pub rec: &'a Recorder,
+    pub settings: &'a RuntimeSettings,
+    pub tasks: &'a TaskTracker,
+    pub stop: &'a CancellationToken,
+}
+
+/// The run as it goes: its logs and results, and where to report them.
+struct Cycle<'a> {
+    rec: &'a Recorder,
+    agent: Agent,
+    logs: Vec<LogLine>,
+    results: Vec<ActionOutcome>,
+    errors: Vec<String>,
+    acted: bool,
+}
+
+impl Cycle<'_> {
+    /// A log line: kept for the reply and the run, and streamed as an event.
+    async fn log(&mut self, level: LogLevel, message: impl Into<String>) {
+        let line = LogLine::new(level, message.into());
+        let event = events::log(&self.agent.agent_id, level, &line.message, &line.timestamp);
+        self.logs.push(line);
+        if let Err(error) = self.rec.emit(&self.agent, event).await {
+            tracing::warn!(%error, "a run log event was not stored");
+        }
+    }
+
+    async fn fail(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        self.log(LogLevel::Error, message.clone()).await;
+        self.errors.push(message);
+    }
+
+    fn status(&self, cancelled: bool) -> RunStatus {
+        if cancelled {
+            RunStatus::Cancelled
+        } else if self.errors.is_empty() {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        }
+    }
+
+    /// The run's last line.
+    fn summary(&self, status: RunStatus) -> String {
+        match status {
+            RunStatus::Succeeded => format!(
+                "Run finished: {} result(s){}",
+                self.results.len(),
+                if self.acted { ", actions sent" } else { "" }
+            ),
+            RunStatus::Cancelled => "Run stopped: the agent was stopped".to_string(),
+            _ => self.errors.join("; "),
+        }
+    }
+}
+
+/// What a run acts on: the executor and the agent's contract.
+struct Target<'a> {
+    executor: &'a Executor,
+    contract: &'a Contract,
+    details: &'a AgentDetails,
+}
+
+impl<'a> Target<'a> {
+    fn call(
+        &self,
+        function: &'a Function,
+        args: &'a [Value],
+        value: Option<alloy::primitives::U256>,
+    ) -> Call<'a> {
+        Call {
+            address: &self.contract.address,
+            signature: &function.function_signature,
+            abi: function.abi.as_ref(),
+            args,
+            value,
+        }
+    }
+
+    fn function(&self, name: &str) -> Option<&'a Function> {
+        self.details
+            .functions
+            .iter()
+            .find(|f| f.function_name == name || f.function_signature == name)
+    }
+}
+
+pub(super) async fn run(
+    env: &Env<'_>,
+    request: RunRequest,
+    cancel: CancellationToken,
+) -> RunOutcome {
+    let details = match record::start(env.rec, &request).await {
+        Ok(details) => details,
+        Err(message) => return RunOutcome::failed(&request.run_id, message),
+    };
+    let mut cycle = Cycle {
+        rec: env.rec,
+        agent: details.agent.clone(),
+        logs: Vec::new(),
+        results: Vec::new(),
+        errors: Vec::new(),
+        acted: false,
+    };
+    let (run_id, trigger) = (&request.run_id, request.trigger);
+    let started = format!("Run {run_id} started ({trigger})");
+    cycle.log(LogLevel::Info, started).await;
+    let params = request.params.as_ref();
+    let snapshot = steps(env, &mut cycle, &details, params, &cancel).await;
+    let status = cycle.status(cancel.is_cancelled());
+    let message = cycle.summary(status);
+    let level = match status {
+        RunStatus::Succeeded => LogLevel::Info,
+        _ => LogLevel::Error,
+    };
+    cycle.log(level, message.clone()).await;
+    let result = json!({"snapshot": snapshot, "results": cycle.results, "logs": cycle.logs});
+    let ending = record::Ending {
+        run_id,
+        status,
+        result: &result,
+        errors: &cycle.errors,
+    };
+    record::finish(env.rec, &cycle.agent, ending).await;
+    if cycle.acted || status == RunStatus::Failed {
+        let report = Report {
+            run_id,
+            status,
+            message: &message,
+            results: &cycle.results,
+        };
+        let notifier = &env.settings.notifier;
+        notifier.after_run(env.rec.clone(), &details, report, env.tasks, env.stop);
+    }
+    RunOutcome {
+        run_id: request.run_id,
+        ok: status == RunStatus::Succeeded,
+        message,
+        results: cycle.results,
+        logs: cycle.logs,
+    }
+}
+
+/// Observe, decide, guard and act. Returns the observed state.
+async fn steps(
+    env: &Env<'_>,
+    cycle: &mut Cycle<'_>,
+    details: &AgentDetails,
+    params: Option<&Value>,
+    cancel: &CancellationToken,
+) -> Value {
+    let Some(executor) = &env.settings.executor else {
+        cycle
+            .fail("no executor is configured: set EVM_RPC_URL (and EVM_PRIVATE_KEY) or CONTRACT_API_URL")
+            .await;
+        return Value::Object(Map::new());
+    };
+    let contract = match record::contract_of(env.rec, &details.agent).await {
+        Ok(contract) => contract,
+        Err(message) => {
+            cycle.fail(message).await;
+            return Value::Object(Map::new());
+        }
+    };
+    if let Err(message) = executor.prepare(contract.chain_id).await {
+        cycle.fail(message).await;
+        return Value::Object(Map::new());
+    }
+    let target = Target {
+        executor,
+        contract: &contract,
+        details,
+    };
+    let snapshot = observe::observe(cycle, &target, params, cancel).await;
+    if !cancel.is_cancelled() {
+        let proposals = decide::decide(cycle, env, &target, &snapshot).await;
+        act::act(cycle, env, &target, proposals, cancel).await;
+    }
+    Value::Object(snapshot)
+}

@@ -1,0 +1,98 @@
+//! The read side of agents' event streams, for sessions: follow a topic, read
+//! stored events back, know a stream's bounds. Authorized like commands, so a
+//! caller never follows or replays an agent it may not read.
+
+use super::{
+    access::{self, Access},
+    recorder::Recorder,
+};
+use crate::{
+    hub::{Subscriber, Topic},
+    model::{AgentError, Caller, StoredEvent, StreamBounds},
+    store::StoreError,
+};
+
+#[derive(Debug, Clone)]
+pub struct Feed {
+    rec: Recorder,
+}
+
+impl Feed {
+    pub(super) fn new(rec: Recorder) -> Self {
+        Self { rec }
+    }
+
+    /// Starts handing `topic`'s live events to `subscriber` (named `id`).
+    pub fn subscribe(
+        &self,
+        caller: &Caller,
+        topic: Topic,
+        id: u64,
+        subscriber: Subscriber,
+    ) -> Result<(), AgentError> {
+        let access = match &topic {
+            Topic::Agent(agent_id) => Access::Read(agent_id),
+            Topic::Contract(_) => Access::List,
+        };
+        access::authorize(caller, access)?;
+        self.rec.hub.subscribe(topic, id, subscriber);
+        Ok(())
+    }
+
+    pub fn unsubscribe(&self, topic: &Topic, id: u64) {
+        self.rec.hub.unsubscribe(topic, id);
+    }
+
+    /// Stored events of `agent_id` with seq > `since`, oldest first, at most `limit`.
+    pub async fn events_since(
+        &self,
+        caller: &Caller,
+        agent_id: &str,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, AgentError> {
+        access::authorize(caller, Access::Read(agent_id))?;
+        let store = &self.rec.store;
+        store
+            .events_since(agent_id, since, limit)
+            .await
+            .map_err(unreadable)
+    }
+
+    pub async fn bounds(
+        &self,
+        caller: &Caller,
+        agent_id: &str,
+    ) -> Result<StreamBounds, AgentError> {
+        access::authorize(caller, Access::Read(agent_id))?;
+        self.rec
+            .store
+            .stream_bounds(agent_id)
+            .await
+            .map_err(unreadable)
+    }
+
+    /// The ids of the agents acting on a contract address, that the caller may read.
+    pub async fn agents_of_contract(
+        &self,
+        caller: &Caller,
+        address: &str,
+    ) -> Result<Vec<String>, AgentError> {
+        access::authorize(caller, Access::List)?;
+        let agents = self.rec.store.agents_of_contract(address).await;
+        let ids = agents.map_err(unreadable)?.into_iter().map(|a| a.agent_id);
+        Ok(ids
+            .filter(|id| access::authorize(caller, Access::Read(id)).is_ok())
+            .collect())
+    }
+
+    /// Subscriptions held now, on this process.
+    pub fn subscription_count(&self) -> usize {
+        self.rec.hub.subscription_count()
+    }
+}
+
+fn unreadable(error: StoreError) -> AgentError {
+    tracing::error!(%error, "reading the event stream failed");
+    AgentError::Internal("internal error while reading events".into())
+}

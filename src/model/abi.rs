@@ -1,0 +1,144 @@
+//! Function signatures and ABI entries, through alloy's ABI types: a written
+//! signature must name the same function as its ABI entry, both in canonical
+//! form (`uint` is `uint256`, tuples spelled out).
+
+use alloy::{
+    dyn_abi::Specifier,
+    json_abi::{Function, Param},
+};
+use serde_json::{Map, Value, json};
+
+/// The ABI entry of a function as alloy reads it. Entries written by hand may
+/// leave out `type`, `inputs` or `outputs`; a `type` other than `function` is
+/// an error.
+pub fn function(entry: &Value) -> Result<Function, String> {
+    let Value::Object(entry) = entry else {
+        return Err("abi must be an object (one ABI function entry)".into());
+    };
+    let mut entry: Map<String, Value> = entry.clone();
+    match entry.get("type").and_then(Value::as_str) {
+        None => {
+            entry.insert("type".into(), json!("function"));
+        }
+        Some("function") => {}
+        Some(kind) => return Err(format!("abi: type is `{kind}`, expected `function`")),
+    }
+    for list in ["inputs", "outputs"] {
+        if entry.get(list).is_none_or(Value::is_null) {
+            entry.insert(list.into(), json!([]));
+        }
+    }
+    serde_json::from_value(Value::Object(entry)).map_err(|e| format!("abi: {e}"))
+}
+
+/// `name(type,…)` with every type canonical.
+pub fn signature(function: &Function) -> Result<String, String> {
+    let types = function
+        .inputs
+        .iter()
+        .map(canonical_type)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(format!("{}({})", function.name, types.join(",")))
+}
+
+fn canonical_type(param: &Param) -> Result<String, String> {
+    param
+        .resolve()
+        .map(|ty| ty.sol_type_name().into_owned())
+        .map_err(|e| format!("type `{}`: {e}", param.ty))
+}
+
+/// Normalizes a written signature (`transfer(address, uint)`). Returns the
+/// function name and the canonical signature.
+pub fn normalize_signature(written: &str) -> Result<(String, String), String> {
+    let function =
+        Function::parse(written.trim()).map_err(|_| "expected name(type,...)".to_string())?;
+    let canonical = signature(&function)?;
+    Ok((function.name, canonical))
+}
+
+/// Checks that `signature` names `name` and, when an ABI entry is given, that it
+/// describes the same function. Returns the canonical signature.
+pub fn check_function(name: &str, written: &str, abi: Option<&Value>) -> Result<String, String> {
+    let (sig_name, normalized) =
+        normalize_signature(written).map_err(|e| format!("function_signature: {e}"))?;
+    if sig_name != name {
+        return Err(format!(
+            "function_signature `{written}` does not name function_name `{name}`"
+        ));
+    }
+    if let Some(entry) = abi {
+        let from_abi = signature(&function(entry)?).map_err(|e| format!("abi: {e}"))?;
+        if from_abi != normalized {
+            return Err(format!(
+                "function_signature `{written}` does not match its abi entry `{from_abi}`"
+            ));
+        }
+    }
+    Ok(normalized)
+}
+
+/// The inputs of an ABI entry as `[{name, type}]` (the legacy `parameters`).
+pub fn parameters(abi: Option<&Value>) -> Value {
+    let inputs = abi
+        .and_then(|entry| function(entry).ok())
+        .map(|f| f.inputs)
+        .unwrap_or_default();
+    Value::Array(
+        inputs
+            .iter()
+            .map(|input| {
+                json!({"name": input.name, "type": canonical_type(input).unwrap_or_default()})
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transfer() -> Value {
+        json!({"type": "function", "name": "transfer", "stateMutability": "nonpayable",
+               "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
+               "outputs": [{"name": "", "type": "bool"}]})
+    }
+
+    #[test]
+    fn signature_matches_its_abi_entry() {
+        let abi = transfer();
+        assert_eq!(
+            check_function("transfer", "transfer(address, uint)", Some(&abi)).unwrap(),
+            "transfer(address,uint256)"
+        );
+        assert!(check_function("transfer", "transfer(address)", Some(&abi)).is_err());
+        assert!(check_function("transfer", "approve(address,uint256)", None).is_err());
+        assert!(check_function("transfer", "transfer", None).is_err());
+        let event = json!({"type": "event", "name": "transfer", "inputs": []});
+        assert!(
+            check_function("transfer", "transfer()", Some(&event))
+                .unwrap_err()
+                .contains("expected `function`")
+        );
+    }
+
+    #[test]
+    fn tuples_are_spelled_out() {
+        let abi = json!({"name": "f", "inputs": [{"type": "tuple[]", "components": [
+            {"type": "address"}, {"type": "uint"}]}]});
+        assert_eq!(
+            signature(&function(&abi).unwrap()).unwrap(),
+            "f((address,uint256)[])"
+        );
+        assert!(check_function("f", "f((address,uint256)[])", Some(&abi)).is_ok());
+    }
+
+    #[test]
+    fn parameters_list_names_and_types() {
+        assert_eq!(
+            parameters(Some(&transfer())),
+            json!([{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}])
+        );
+        assert_eq!(parameters(None), json!([]));
+    }
+}
