@@ -3,7 +3,7 @@
 //! EIP-1559 transactions. The key comes from the environment and never leaves
 //! this module.
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 use alloy::{
     dyn_abi::{DynSolType, DynSolValue, FunctionExt, JsonAbiExt, Specifier},
@@ -17,10 +17,41 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
+    transports::{RpcError, TransportError},
 };
 use serde_json::{Value, json};
 
 use super::{Call, WriteOutcome};
+use crate::agents::retry::{Attempt, GaveUp, Retry};
+
+/// Calls that change nothing are tried again when the node asks for it (429,
+/// 503): a rate-limited provider is the common case.
+const IDEMPOTENT: Retry = Retry {
+    attempts: 3,
+    backoff: Duration::from_millis(250),
+};
+
+/// Runs an idempotent node call under `IDEMPOTENT`.
+async fn idempotent<T, F, Fut>(mut call: F) -> Result<T, TransportError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, TransportError>>,
+{
+    let retried = IDEMPOTENT
+        .run(|| {
+            let attempt = call();
+            async move {
+                attempt.await.map_err(|error| match &error {
+                    RpcError::Transport(kind) if kind.is_retry_err() => Attempt::Again(error),
+                    _ => Attempt::Fatal(error),
+                })
+            }
+        })
+        .await;
+    retried.map_err(|gave_up| match gave_up {
+        GaveUp::Fatal(error) | GaveUp::Exhausted { last: error, .. } => error,
+    })
+}
 
 pub struct EvmExecutor {
     provider: DynProvider,
@@ -76,9 +107,7 @@ impl EvmExecutor {
 
     /// Fails unless the node serves the contract's chain.
     pub async fn check_chain(&self, chain_id: i64) -> Result<(), String> {
-        let node = self
-            .provider
-            .get_chain_id()
+        let node = idempotent(|| self.provider.get_chain_id())
             .await
             .map_err(|e| format!("EVM node unreachable: {e}"))?;
         if i64::try_from(node).ok() != Some(chain_id) {
@@ -92,9 +121,7 @@ impl EvmExecutor {
     pub async fn read(&self, call: &Call<'_>) -> Result<Value, String> {
         let (function, to, data) = encode(call)?;
         let request = TransactionRequest::default().with_to(to).with_input(data);
-        let output = self
-            .provider
-            .call(request)
+        let output = idempotent(|| self.provider.call(request.clone()).into_future())
             .await
             .map_err(|e| describe_rpc_error(&e))?;
         let values = function
@@ -288,6 +315,54 @@ pub fn parse_value(text: &str) -> Result<U256, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node that answers 429 to its first request, then the chain id.
+    async fn rate_limited_node() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::{
+            Arc,
+            atomic::{AtomicUsize, Ordering},
+        };
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&served);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 8192];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                let id = text
+                    .split("\"id\":")
+                    .nth(1)
+                    .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                    .unwrap_or("0")
+                    .to_string();
+                let (status, body) = if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                    ("429 Too Many Requests", String::new())
+                } else {
+                    (
+                        "200 OK",
+                        format!(r#"{{"jsonrpc":"2.0","id":{id},"result":"0x7a69"}}"#),
+                    )
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            }
+        });
+        (url, served)
+    }
+
+    #[tokio::test]
+    async fn a_rate_limited_read_is_tried_again() {
+        let (url, served) = rate_limited_node().await;
+        let evm = EvmExecutor::new(&url, None, Duration::from_secs(5)).unwrap();
+        evm.check_chain(31337).await.unwrap();
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
 
     #[test]
     fn gwei_converts_exactly() {
