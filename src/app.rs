@@ -10,9 +10,11 @@ use tokio_util::sync::CancellationToken;
 pub use crate::state::{AppState, Phase};
 use crate::{
     agents::{Manager, Runtime, runner::Everything, runtime::RuntimeSettings},
+    auth::Authenticator,
     config::Config,
     http,
     hub::Hub,
+    origins::Origins,
     server::{self, Serving},
     store::Store,
     telemetry,
@@ -21,8 +23,9 @@ use crate::{
 };
 
 /// The routes of the one port.
-pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
-    let router = Router::new()
+pub fn router(state: Arc<AppState>, path_tokens: bool) -> Router {
+    let cors = cors(state.origins.clone());
+    let routes = Router::new()
         .route("/", get(http::health))
         .route("/health", get(http::health))
         .route("/ready", get(http::ready))
@@ -30,47 +33,30 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
         .route("/ws/agent/{channel}", get(ws::upgrade))
         .merge(http::api::router())
         .merge(http::legacy::router())
-        .layer(middleware::from_fn(http::record_request));
-    let router = match cors(cors_origins) {
-        Some(cors) => router.layer(cors),
-        None => router,
-    };
-    router.with_state(state)
+        .layer(middleware::from_fn(http::record_request))
+        .layer(cors)
+        .with_state(state);
+    if !path_tokens {
+        return routes;
+    }
+    // Before routing: the route sees its own path, the token rides along.
+    let strip = tower::ServiceBuilder::new()
+        .map_request(http::take_path_token)
+        .service(routes);
+    Router::new().fallback_service(strip)
 }
 
-/// CORS for browser frontends on other origins (`AGENTPORT_CORS_ORIGINS`).
-fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+/// CORS for browser pages of the allowed origins (`AGENTPORT_ALLOWED_ORIGINS`).
+fn cors(origins: Origins) -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-    let origins: Vec<&str> = origins
-        .iter()
-        .map(|o| o.trim())
-        .filter(|o| !o.is_empty())
-        .collect();
-    if origins.is_empty() {
-        return None;
-    }
-    let allow = if origins.contains(&"*") {
-        AllowOrigin::any()
-    } else {
-        let parsed = origins
-            .iter()
-            .filter_map(|o| match o.parse() {
-                Ok(value) => Some(value),
-                Err(_) => {
-                    tracing::warn!(origin = o, "ignoring an invalid CORS origin");
-                    None
-                }
-            })
-            .collect::<Vec<_>>();
-        AllowOrigin::list(parsed)
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods(Any)
-            .allow_headers(Any)
-            .max_age(Duration::from_secs(3600)),
-    )
+    let allow = AllowOrigin::predicate(move |origin, _| {
+        origin.to_str().is_ok_and(|o| origins.allows_cross(o))
+    });
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .max_age(Duration::from_secs(3600))
 }
 
 /// A bound server, not yet serving: tests read its address before they start it.
@@ -110,6 +96,8 @@ impl App {
             ),
             _ => {}
         }
+        let auth = Authenticator::from_config(&config)?;
+        check_open(&config, &auth)?;
         let store = Store::connect(&config.database_url).await?;
         let hub = Arc::new(Hub::default());
         let settings = runtime_settings(&config)?;
@@ -120,7 +108,7 @@ impl App {
             Arc::new(Everything),
         );
         let manager = Manager::new(store.clone(), hub, Arc::new(runtime.clone()));
-        let state = Arc::new(AppState::new(&config, manager));
+        let state = Arc::new(AppState::new(&config, manager, auth));
         runtime.resume().await?;
         Ok(App {
             config,
@@ -155,7 +143,7 @@ impl App {
         let (listener, runtime, store) = (self.listener, self.runtime, self.store);
         let stop = CancellationToken::new();
         let serving = Serving {
-            router: router(Arc::clone(&state), &config.cors_origins),
+            router: router(Arc::clone(&state), config.path_tokens),
             tls: tls.clone(),
             stop: stop.clone(),
             tasks: state.tasks.clone(),
@@ -216,6 +204,27 @@ impl App {
             ),
         }
     }
+}
+
+/// An open server (`AGENTPORT_AUTH=none`) lets anyone who reaches the port
+/// drive every agent: with a signing key that is spending from it, so it is
+/// refused unless asked for by name.
+fn check_open(config: &Config, auth: &Authenticator) -> anyhow::Result<()> {
+    if !auth.is_open() {
+        return Ok(());
+    }
+    if config.evm_private_key.is_some() && !config.allow_unauthenticated {
+        anyhow::bail!(
+            "AGENTPORT_AUTH=none with EVM_PRIVATE_KEY set would let anyone who reaches the port \
+             sign transactions: set AGENTPORT_AUTH=token or jwt, or \
+             AGENTPORT_ALLOW_UNAUTHENTICATED=1 for a private development setup"
+        );
+    }
+    tracing::warn!(
+        "AUTHENTICATION IS OFF (AGENTPORT_AUTH=none): anyone who reaches this port controls \
+         every agent. Use it for development only."
+    );
+    Ok(())
 }
 
 /// SIGHUP re-reads the TLS certificate. Without TLS it is ignored rather than

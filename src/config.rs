@@ -47,6 +47,17 @@ impl FromStr for Secret {
     }
 }
 
+/// Who may use the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// Anyone who reaches the port: for development only.
+    None,
+    /// Static bearer tokens (`AGENTPORT_TOKENS`, `AGENTPORT_TOKENS_FILE`).
+    Token,
+    /// Signed JWTs (`AGENTPORT_JWT_SECRET`, a public key or a JWKS file).
+    Jwt,
+}
+
 /// Which executor runs agents' calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExecutorKind {
@@ -103,10 +114,61 @@ pub struct Config {
     #[arg(long, env = "AGENTPORT_EVENT_RETENTION_DAYS", default_value_t = 30)]
     pub event_retention_days: u64,
 
-    /// Browser origins allowed to call the REST API, comma-separated (`*` for
-    /// any). None by default.
-    #[arg(long, env = "AGENTPORT_CORS_ORIGINS", value_delimiter = ',')]
-    pub cors_origins: Vec<String>,
+    /// Who may use the server: `none` (anyone who reaches the port; refused
+    /// when a signing key is set, unless AGENTPORT_ALLOW_UNAUTHENTICATED), `token`
+    /// or `jwt`.
+    #[arg(long, env = "AGENTPORT_AUTH", value_enum, default_value_t = AuthMode::None)]
+    pub auth: AuthMode,
+
+    /// Static tokens for `AGENTPORT_AUTH=token`: comma-separated
+    /// `role:token[:agents]`, role admin|operator|viewer, agents (ids or
+    /// contract addresses) separated by `|`, all when left out.
+    #[arg(long, env = "AGENTPORT_TOKENS", hide_env_values = true)]
+    pub tokens: Option<Secret>,
+
+    /// A file of `role:token[:agents]` entries, one per line (`#` comments).
+    #[arg(long, env = "AGENTPORT_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+
+    /// HS256 secret of the JWTs of `AGENTPORT_AUTH=jwt`.
+    #[arg(long, env = "AGENTPORT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// PEM public key (RSA: RS256, EC: ES256) of the JWTs of `AGENTPORT_AUTH=jwt`.
+    #[arg(long, env = "AGENTPORT_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// A JWKS file (RSA or EC keys, chosen by `kid`) for `AGENTPORT_AUTH=jwt`.
+    #[arg(long, env = "AGENTPORT_JWKS_FILE")]
+    pub jwks_file: Option<PathBuf>,
+
+    /// The `aud` JWTs must carry, when set.
+    #[arg(long, env = "AGENTPORT_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// The `iss` JWTs must carry, when set.
+    #[arg(long, env = "AGENTPORT_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Start with `AGENTPORT_AUTH=none` even though a signing key is set:
+    /// anyone who reaches the port can then spend from it.
+    #[arg(long, env = "AGENTPORT_ALLOW_UNAUTHENTICATED", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_unauthenticated: bool,
+
+    /// Accept a token as a path prefix, `/t/{token}/…` before every route, for
+    /// a frontend that can set its base URL but no header. Logs and metrics
+    /// never show it; proxies' access logs may.
+    #[arg(long, env = "AGENTPORT_PATH_TOKENS", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub path_tokens: bool,
+
+    /// Browser origins allowed to open the WebSocket and call the REST API,
+    /// comma-separated (`*` for any, `http://localhost:*` for any local port).
+    /// Same-origin pages are always allowed, and `http://localhost:*` too while
+    /// AGENTPORT_AUTH is none.
+    #[arg(long, env = "AGENTPORT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 
     /// JSON-RPC endpoint of the EVM node agents read from and write to.
     #[arg(long, env = "EVM_RPC_URL")]
@@ -257,6 +319,8 @@ impl Config {
         config.host = "127.0.0.1".into();
         config.port = 0;
         config.database_url = database_url.into();
+        // Tests sign with anvil's well-known keys on an open server.
+        config.allow_unauthenticated = true;
         config
     }
 
@@ -302,6 +366,15 @@ mod tests {
             Config::try_parse_from(["agentport", "--evm-private-key", "0xdeadbeef"]).unwrap();
         assert!(!format!("{config:?}").contains("deadbeef"));
         assert_eq!(config.evm_private_key.unwrap().expose(), "0xdeadbeef");
+    }
+
+    #[test]
+    fn flags_read_from_the_environment_accept_1_and_true() {
+        let config = Config::try_parse_from(["agentport", "--path-tokens"]).unwrap();
+        assert!(config.path_tokens);
+        assert!(!config.allow_unauthenticated);
+        let parsed = Config::try_parse_from(["agentport", "--auth", "token"]).unwrap();
+        assert_eq!(parsed.auth, AuthMode::Token);
     }
 
     #[test]

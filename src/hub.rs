@@ -27,6 +27,8 @@ pub enum Topic {
 #[derive(Debug)]
 pub struct Event {
     pub agent_id: String,
+    /// The contract the agent acts on, lowercase.
+    pub contract: String,
     pub seq: u64,
     pub kind: EventKind,
     pub text: Utf8Bytes,
@@ -75,15 +77,15 @@ impl Hub {
         }
     }
 
-    /// Delivers an event of an agent acting on `contract` to the subscribers of
-    /// the agent and of the contract, once per subscriber.
-    pub fn publish(&self, event: Arc<Event>, contract: &str) {
+    /// Delivers an event to the subscribers of its agent and of its contract,
+    /// once per subscriber.
+    pub fn publish(&self, event: Arc<Event>) {
         let mut targets: HashMap<u64, Subscriber> = HashMap::new();
         {
             let topics = self.lock();
             for topic in [
                 Topic::Agent(event.agent_id.clone()),
-                Topic::Contract(contract.to_ascii_lowercase()),
+                Topic::Contract(event.contract.clone()),
             ] {
                 if let Some(subscribers) = topics.get(&topic) {
                     for (id, subscriber) in subscribers {
@@ -144,6 +146,7 @@ mod tests {
     fn event(agent: &str, seq: u64) -> Arc<Event> {
         Arc::new(Event {
             agent_id: agent.into(),
+            contract: "0xab".into(),
             seq,
             kind: EventKind::Log,
             text: Utf8Bytes::from_static("{}"),
@@ -160,7 +163,7 @@ mod tests {
         hub.subscribe(Topic::Contract("0xab".into()), 1, one);
         hub.subscribe(Topic::Contract("0xab".into()), 2, two);
         hub.subscribe(Topic::Agent("b".into()), 3, three);
-        hub.publish(event("a", 1), "0xAB");
+        hub.publish(event("a", 1));
         assert_eq!(rx1.try_recv().unwrap().seq, 1);
         assert!(rx1.try_recv().is_err(), "one copy per subscriber");
         assert_eq!(rx2.try_recv().unwrap().seq, 1);
@@ -177,9 +180,9 @@ mod tests {
         let (fast, mut fast_rx) = channel(8);
         hub.subscribe(Topic::Agent("a".into()), 1, slow.clone());
         hub.subscribe(Topic::Agent("a".into()), 2, fast);
-        hub.publish(event("a", 1), "0x");
+        hub.publish(event("a", 1));
         assert!(!slow.overflowed.load(Ordering::SeqCst));
-        hub.publish(event("a", 2), "0x");
+        hub.publish(event("a", 2));
         assert!(slow.overflowed.load(Ordering::SeqCst));
         assert_eq!(fast_rx.try_recv().unwrap().seq, 1);
         assert_eq!(fast_rx.try_recv().unwrap().seq, 2);

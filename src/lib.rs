@@ -8,6 +8,7 @@ pub mod config;
 pub mod http;
 pub mod hub;
 pub mod model;
+pub mod origins;
 pub mod protocol;
 pub mod registry;
 pub mod server;

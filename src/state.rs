@@ -12,7 +12,13 @@ use std::{
 
 use tokio_util::task::TaskTracker;
 
-use crate::{agents::Manager, config::Config, registry::Registry};
+use crate::{
+    agents::Manager,
+    auth::{Authenticates, Authenticator},
+    config::Config,
+    origins::Origins,
+    registry::Registry,
+};
 
 /// Where the server is in its life, as `/ready` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +62,10 @@ pub struct AppState {
     pub ws: SessionSettings,
     pub registry: Arc<Registry>,
     pub manager: Manager,
+    /// Who is calling, for every request of both edges.
+    pub auth: Arc<Authenticator>,
+    /// Which browser pages may call.
+    pub origins: Origins,
     /// Every connection and session task, so that shutdown can wait for them.
     pub tasks: TaskTracker,
     pub started_at: Instant,
@@ -63,11 +73,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: &Config, manager: Manager) -> Self {
+    pub fn new(config: &Config, manager: Manager, auth: Authenticator) -> Self {
         Self {
             ws: SessionSettings::from_config(config),
             registry: Registry::new(config.max_connections),
             manager,
+            auth: Arc::new(auth),
+            origins: Origins::from_config(config),
             tasks: TaskTracker::new(),
             started_at: Instant::now(),
             phase: AtomicU8::new(Phase::Starting as u8),
@@ -88,5 +100,11 @@ impl AppState {
 
     pub fn is_shutting_down(&self) -> bool {
         self.phase() == Phase::ShuttingDown
+    }
+}
+
+impl Authenticates for Arc<AppState> {
+    fn authenticator(&self) -> &Authenticator {
+        &self.auth
     }
 }

@@ -97,6 +97,7 @@ async fn rest_and_legacy_endpoints_return_what_the_websocket_created() {
     let http = reqwest::Client::new();
     let (status, agent) = json_of(
         http.post(server.url(&format!("/api/v1/agents/{agent_id}/stop")))
+            .header("content-type", "application/json")
             .send()
             .await
             .unwrap(),
@@ -109,6 +110,7 @@ async fn rest_and_legacy_endpoints_return_what_the_websocket_created() {
     );
     let (status, run) = json_of(
         http.post(server.url(&format!("/api/v1/agents/{agent_id}/execute")))
+            .header("content-type", "application/json")
             .send()
             .await
             .unwrap(),
@@ -225,6 +227,7 @@ async fn rest_creates_an_agent_and_rejects_bad_input_clearly() {
     );
     let deleted = http
         .delete(server.url(&format!("/api/v1/agents/{id}")))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();
@@ -266,7 +269,8 @@ async fn openapi_document_describes_the_api() {
 #[tokio::test]
 async fn cors_allows_configured_origins_only() {
     let server =
-        TestServer::start_with(|c| c.cors_origins = vec!["https://app.example.com".into()]).await;
+        TestServer::start_with(|c| c.allowed_origins = vec!["https://app.example.com".into()])
+            .await;
     let http = reqwest::Client::new();
     let preflight = |origin: &'static str| {
         http.request(reqwest::Method::OPTIONS, server.url("/api/v1/agents"))

@@ -90,7 +90,7 @@ async fn a_rolled_back_command_changes_nothing(store: Store) {
     let agent = create_agent(
         r#"{"type":"create_agent","data":{"contractId":"0x5FbDB2315678afecb367f032d93F642f64180aa3"}}"#,
     );
-    tx.upsert_agent("a", &agent).await.unwrap();
+    tx.upsert_agent("a", &agent, "local").await.unwrap();
     tx.append_event("a", events::lifecycle(EventKind::AgentStarted, "a"))
         .await
         .unwrap();

@@ -23,18 +23,19 @@ impl Feed {
     }
 
     /// Starts handing `topic`'s live events to `subscriber` (named `id`).
-    pub fn subscribe(
+    pub async fn subscribe(
         &self,
         caller: &Caller,
         topic: Topic,
         id: u64,
         subscriber: Subscriber,
     ) -> Result<(), AgentError> {
+        // A contract's events are filtered per agent on delivery (`visible`).
         let access = match &topic {
             Topic::Agent(agent_id) => Access::Read(agent_id),
             Topic::Contract(_) => Access::List,
         };
-        access::authorize(caller, access)?;
+        self.authorize(caller, access).await?;
         self.rec.hub.subscribe(topic, id, subscriber);
         Ok(())
     }
@@ -51,7 +52,7 @@ impl Feed {
         since: u64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, AgentError> {
-        access::authorize(caller, Access::Read(agent_id))?;
+        self.authorize(caller, Access::Read(agent_id)).await?;
         let store = &self.rec.store;
         store
             .events_since(agent_id, since, limit)
@@ -64,7 +65,7 @@ impl Feed {
         caller: &Caller,
         agent_id: &str,
     ) -> Result<StreamBounds, AgentError> {
-        access::authorize(caller, Access::Read(agent_id))?;
+        self.authorize(caller, Access::Read(agent_id)).await?;
         self.rec
             .store
             .stream_bounds(agent_id)
@@ -78,12 +79,31 @@ impl Feed {
         caller: &Caller,
         address: &str,
     ) -> Result<Vec<String>, AgentError> {
-        access::authorize(caller, Access::List)?;
+        self.authorize(caller, Access::List).await?;
         let agents = self.rec.store.agents_of_contract(address).await;
-        let ids = agents.map_err(unreadable)?.into_iter().map(|a| a.agent_id);
-        Ok(ids
-            .filter(|id| access::authorize(caller, Access::Read(id)).is_ok())
+        let agents = agents.map_err(unreadable)?.into_iter();
+        Ok(agents
+            .filter(|a| caller.sees(&a.agent_id, Some(&a.contract_id)))
+            .map(|a| a.agent_id)
             .collect())
+    }
+
+    /// Whether `caller` may read the agent; a refusal is an answer, not an error.
+    pub async fn may_read(&self, caller: &Caller, agent_id: &str) -> Result<bool, AgentError> {
+        match self.authorize(caller, Access::Read(agent_id)).await {
+            Ok(()) => Ok(true),
+            Err(AgentError::Forbidden(_)) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Whether an event of `agent_id` (acting on `contract`) may reach `caller`.
+    pub fn visible(caller: &Caller, agent_id: &str, contract: &str) -> bool {
+        caller.sees(agent_id, Some(contract))
+    }
+
+    async fn authorize(&self, caller: &Caller, access: Access<'_>) -> Result<(), AgentError> {
+        access::authorize(&self.rec.store, caller, access).await
     }
 
     /// Subscriptions held now, on this process.

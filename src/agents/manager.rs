@@ -24,8 +24,12 @@ pub trait Command: Send {
     /// What the caller needs the right to do.
     fn access(&self) -> Access<'_>;
 
-    /// Carries the command out; authorization has already passed.
-    fn apply(self, ctx: &Context) -> impl Future<Output = Result<Self::Output, AgentError>> + Send;
+    /// Carries the command out for `caller`; authorization has already passed.
+    fn apply(
+        self,
+        ctx: &Context,
+        caller: &Caller,
+    ) -> impl Future<Output = Result<Self::Output, AgentError>> + Send;
 }
 
 /// What commands work with.
@@ -56,8 +60,8 @@ impl Manager {
         caller: &Caller,
         command: C,
     ) -> Result<C::Output, AgentError> {
-        access::authorize(caller, command.access())?;
-        command.apply(&self.ctx).await
+        access::authorize(&self.ctx.rec.store, caller, command.access()).await?;
+        command.apply(&self.ctx, caller).await
     }
 
     /// The read side of agents' event streams: follow, replay, bounds.

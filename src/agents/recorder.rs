@@ -73,7 +73,7 @@ impl Recorder {
     pub async fn commit(&self, change: Change, contract: &str) -> Result<()> {
         change.tx.commit().await.map_err(internal)?;
         for event in change.events {
-            self.hub.publish(Arc::new(event_of(event)), contract);
+            self.hub.publish(Arc::new(event_of(event, contract)));
         }
         Ok(())
     }
@@ -87,9 +87,10 @@ impl Recorder {
 }
 
 /// A stored event as the hub shares it.
-pub fn event_of(stored: StoredEvent) -> Event {
+pub fn event_of(stored: StoredEvent, contract: &str) -> Event {
     Event {
         agent_id: stored.agent_id,
+        contract: contract.to_ascii_lowercase(),
         seq: stored.seq,
         kind: stored.kind,
         text: Utf8Bytes::from(stored.text),

@@ -34,7 +34,7 @@ use crate::{
 type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
+    let routes = Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/contracts", post(create_contract))
         .route("/api/v1/agents", get(list_agents).post(create_agent))
@@ -52,7 +52,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/agents/{id}/stop", post(stop_agent))
         .route("/api/v1/agents/{id}/execute", post(execute_agent))
         .route("/api/v1/agents/{id}/runs", get(list_runs))
-        .route("/api/v1/agents/{id}/events", get(list_events))
+        .route("/api/v1/agents/{id}/events", get(list_events));
+    routes.layer(axum::middleware::from_fn(super::same_site_writes))
 }
 
 #[derive(OpenApi)]

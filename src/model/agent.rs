@@ -109,6 +109,8 @@ pub struct Agent {
     pub created_at: String,
     #[serde(rename = "updated_at")]
     pub updated_at: String,
+    /// Who created it (a token's or a JWT's subject); only they may replace it.
+    pub created_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]

@@ -14,7 +14,7 @@ pub use agent::{
     Agent, AgentDetails, AgentState, AgentStatus, Contract, Function, FunctionType, Notification,
     NotificationType, Schedule, ScheduleKind, ScheduleType,
 };
-pub use caller::Caller;
+pub use caller::{Caller, Role, Scope};
 pub use error::AgentError;
 pub use event::{EventBody, EventKind, StoredEvent, StreamBounds};
 pub use input::{NewAgent, NewContract, NewFunction, NewNotification, NewSchedule};

@@ -14,7 +14,7 @@ use crate::model::{
 macro_rules! agent_columns {
     () => {
         "agent_id, contract_id, name, description, status, gas_limit, max_priority_fee, owner, \
-         contract_state, policy, configured, last_executed, created_at, updated_at"
+         contract_state, policy, configured, last_executed, created_at, updated_at, created_by"
     };
 }
 
@@ -40,6 +40,7 @@ fn agent(row: &AnyRow) -> Result<Agent> {
         last_executed: row.try_get("last_executed")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        created_by: row.try_get("created_by")?,
     })
 }
 
@@ -300,16 +301,22 @@ impl StoreTx {
         contract(&row)
     }
 
-    /// Creates the agent `id`, or updates it (keeping its creation time, runs and
-    /// configured flag). Returns the agent and whether it is new.
-    pub async fn upsert_agent(&mut self, id: &str, a: &NewAgent) -> Result<(Agent, bool)> {
+    /// Creates the agent `id` for `created_by`, or updates it (keeping its
+    /// creator, creation time, runs and configured flag). Returns the agent and
+    /// whether it is new.
+    pub async fn upsert_agent(
+        &mut self,
+        id: &str,
+        a: &NewAgent,
+        created_by: &str,
+    ) -> Result<(Agent, bool)> {
         let existed = self.agent(id).await?.is_some();
         let at = now();
         let row = sqlx::query(concat!(
             "INSERT INTO agents (agent_id, contract_id, contract_lc, name, description, status, \
              gas_limit, max_priority_fee, owner, contract_state, policy, configured, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $12) \
+             created_at, updated_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $12, $13) \
              ON CONFLICT (agent_id) DO UPDATE SET contract_id = excluded.contract_id, \
              contract_lc = excluded.contract_lc, name = excluded.name, \
              description = excluded.description, status = excluded.status, \
@@ -331,6 +338,7 @@ impl StoreTx {
         .bind(text(&a.contract_state))
         .bind(a.policy.as_ref().map(text))
         .bind(&at)
+        .bind(created_by)
         .fetch_one(&mut *self.tx)
         .await?;
         Ok((agent(&row)?, !existed))

@@ -13,7 +13,7 @@ use axum::{
         Path, Query, State,
         ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
     },
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
@@ -40,9 +40,13 @@ pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     Path(channel): Path<String>,
     Query(query): Query<ConnectQuery>,
+    headers: HeaderMap,
     caller: Caller,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if let Err(refusal) = check_origin(&state, &headers) {
+        return refusal.into_response();
+    }
     match accept(state, channel, query, caller, upgrade).await {
         Ok(response) => response,
         Err(refusal) => refusal.into_response(),
@@ -57,6 +61,8 @@ enum Refusal {
     NotAnUpgrade(WebSocketUpgradeRejection),
     /// Full, shutting down, or the event store does not answer: 503.
     Unavailable(&'static str),
+    /// A browser page of an origin that is not allowed: 403.
+    Origin,
 }
 
 impl IntoResponse for Refusal {
@@ -67,6 +73,11 @@ impl IntoResponse for Refusal {
                 (StatusCode::BAD_REQUEST, body).into_response()
             }
             Refusal::NotAnUpgrade(rejection) => not_an_upgrade(rejection),
+            Refusal::Origin => {
+                metrics::counter!(names::WS_REJECTED, "reason" => "origin").increment(1);
+                let body = "this origin may not open the agent WebSocket\n";
+                (StatusCode::FORBIDDEN, body).into_response()
+            }
             Refusal::Unavailable(reason) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "1")],
@@ -107,6 +118,9 @@ async fn accept(
     // The writer flushes after each batch of queued frames; the buffer bound only
     // matters when the socket errors.
     Ok(upgrade
+        // A browser's token rides in the subprotocol list (`bearer, <token>`):
+        // the server answers with `bearer`, never with the token.
+        .protocols(["bearer"])
         .read_buffer_size(settings.read_buffer_bytes)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(settings.outbound_bytes.max(settings.max_message_bytes) * 2)
@@ -118,6 +132,20 @@ async fn accept(
             let session = session::run(socket, registration, channel, caller, subs, state);
             tasks.track_future(session)
         }))
+}
+
+/// A page of another site may open a WebSocket to any server its visitor can
+/// reach: only the allowed origins may (requests without `Origin` are not
+/// from a page).
+fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match origin.to_str() {
+        Ok(origin) if state.origins.allows(origin, host) => Ok(()),
+        _ => Err(Refusal::Origin),
+    }
 }
 
 /// `?since=N`, a seq; anything else is a 400.

@@ -103,23 +103,32 @@ impl Subscriptions {
         channel: &str,
         since: Option<u64>,
     ) -> Result<(), ProtocolError> {
-        let mut agents = vec![channel.to_string()];
+        let mut agents = Vec::new();
         if is_address(channel) {
-            self.follow_contract(channel)?;
+            self.follow_contract(channel).await?;
             let feed = &self.feed;
             agents.extend(feed.agents_of_contract(&self.caller, channel).await?);
+        }
+        // A channel naming an agent the caller may not see follows nothing.
+        if !agents.iter().any(|a| a == channel) && self.may_read(channel).await? {
+            agents.insert(0, channel.to_string());
         }
         for agent_id in agents {
             match since {
                 None => self.follow(&agent_id).await?,
                 Some(since) => {
-                    self.add(Topic::Agent(agent_id.clone()))?;
+                    self.add(Topic::Agent(agent_id.clone())).await?;
                     self.delivered.insert(agent_id.clone(), since);
                     self.pending_replay.push((agent_id, since));
                 }
             }
         }
         Ok(())
+    }
+
+    /// Whether this session's caller may read the agent.
+    async fn may_read(&self, agent_id: &str) -> Result<bool, ProtocolError> {
+        Ok(self.feed.may_read(&self.caller, agent_id).await?)
     }
 
     /// Replays what `open_channel` left to replay.
@@ -148,7 +157,7 @@ impl Subscriptions {
     }
 
     /// Starts receiving a topic's live events; false if already followed.
-    fn add(&mut self, topic: Topic) -> Result<bool, ProtocolError> {
+    async fn add(&mut self, topic: Topic) -> Result<bool, ProtocolError> {
         if self.topics.contains(&topic) {
             return Ok(false);
         }
@@ -160,7 +169,8 @@ impl Subscriptions {
         }
         let subscriber = Arc::clone(&self.subscriber);
         self.feed
-            .subscribe(&self.caller, topic.clone(), self.session, subscriber)?;
+            .subscribe(&self.caller, topic.clone(), self.session, subscriber)
+            .await?;
         self.topics.insert(topic);
         Ok(true)
     }
@@ -176,7 +186,7 @@ impl Subscriptions {
     /// Follows an agent from now on (no replay): live events after its current
     /// last seq are delivered.
     pub async fn follow(&mut self, agent_id: &str) -> Result<(), ProtocolError> {
-        if !self.add(Topic::Agent(agent_id.to_string()))? {
+        if !self.add(Topic::Agent(agent_id.to_string())).await? {
             return Ok(());
         }
         let bounds = self.feed.bounds(&self.caller, agent_id).await?;
@@ -186,8 +196,9 @@ impl Subscriptions {
     }
 
     /// Follows a contract address: live events of every agent acting on it.
-    pub fn follow_contract(&mut self, address: &str) -> Result<(), ProtocolError> {
-        self.add(Topic::Contract(address.to_ascii_lowercase()))?;
+    pub async fn follow_contract(&mut self, address: &str) -> Result<(), ProtocolError> {
+        self.add(Topic::Contract(address.to_ascii_lowercase()))
+            .await?;
         Ok(())
     }
 
@@ -199,7 +210,7 @@ impl Subscriptions {
         agent_id: &str,
         since: u64,
     ) -> Result<(), ProtocolError> {
-        self.add(Topic::Agent(agent_id.to_string()))?;
+        self.add(Topic::Agent(agent_id.to_string())).await?;
         let bounds = self.feed.bounds(&self.caller, agent_id).await?;
         if let Some(oldest) = bounds.truncated_after(since) {
             let error = ProtocolError::new(
@@ -220,10 +231,15 @@ impl Subscriptions {
 
     /// Sends an event from the hub, after any stored events it skipped over.
     pub async fn deliver(&mut self, outbox: &Outbox, event: &Event) -> Result<(), ProtocolError> {
-        let follows_contract = self.topics.iter().any(|t| matches!(t, Topic::Contract(_)));
-        if !self.delivered.contains_key(&event.agent_id) && !follows_contract {
-            // Queued before an unsubscribe.
-            return Ok(());
+        if !self.delivered.contains_key(&event.agent_id) {
+            let follows_contract = self
+                .topics
+                .contains(&Topic::Contract(event.contract.clone()));
+            // Queued before an unsubscribe, or an agent of a followed contract
+            // that the caller may not see.
+            if !follows_contract || !Feed::visible(&self.caller, &event.agent_id, &event.contract) {
+                return Ok(());
+            }
         }
         let last = *self
             .delivered

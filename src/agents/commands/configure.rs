@@ -11,8 +11,8 @@ use crate::{
         schedule,
     },
     model::{
-        Agent, AgentError, Contract, Function, NewAgent, NewContract, NewFunction, NewNotification,
-        NewSchedule, Notification, Schedule, format_time,
+        Agent, AgentError, Caller, Contract, Function, NewAgent, NewContract, NewFunction,
+        NewNotification, NewSchedule, Notification, Schedule, format_time,
     },
     protocol::events,
     store::{AgentUpdate, StoreTx},
@@ -29,7 +29,7 @@ impl Command for RegisterContract {
         Access::Register(&self.0.address)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Contract> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Contract> {
         let mut change = ctx.rec.begin().await?;
         let contract = change.tx.upsert_contract(&self.0).await.map_err(internal)?;
         ctx.rec.commit(change, &contract.address).await?;
@@ -48,10 +48,13 @@ impl Command for CreateAgent {
     type Output = Agent;
 
     fn access(&self) -> Access<'_> {
-        Access::Create(&self.agent_id)
+        Access::Create {
+            agent_id: &self.agent_id,
+            contract: &self.agent.contract_id,
+        }
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Agent> {
+    async fn apply(self, ctx: &Context, caller: &Caller) -> Result<Agent> {
         let Self { agent_id, agent } = self;
         let mut change = ctx.rec.begin().await?;
         let known = change.tx.contract_exists(&agent.contract_id).await;
@@ -63,7 +66,7 @@ impl Command for CreateAgent {
         }
         let (agent, created) = change
             .tx
-            .upsert_agent(&agent_id, &agent)
+            .upsert_agent(&agent_id, &agent, &caller.subject)
             .await
             .map_err(internal)?;
         let what = if created { "created" } else { "agent" };
@@ -109,7 +112,7 @@ impl Command for AddFunction {
         Access::Edit(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Function> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Function> {
         let id = &self.agent_id;
         let (change, agent, saved) = save_part(ctx, id, "function", async |tx| {
             tx.upsert_function(id, &self.function).await
@@ -134,7 +137,7 @@ impl Command for SetSchedule {
         Access::Edit(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Schedule> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Schedule> {
         let (id, request) = (&self.agent_id, &self.schedule);
         let next = request
             .is_active
@@ -169,7 +172,7 @@ impl Command for SetNotification {
         Access::Edit(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Notification> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Notification> {
         let id = &self.agent_id;
         let (change, agent, saved) = save_part(ctx, id, "notification", async |tx| {
             tx.upsert_notification(id, &self.notification).await
@@ -213,7 +216,7 @@ impl Command for Configure {
         Access::Edit(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Agent> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Agent> {
         let set = AgentUpdate {
             configured: true,
             ..Default::default()
@@ -240,7 +243,7 @@ impl Command for UpdateDescription {
         Access::Edit(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Agent> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Agent> {
         let set = AgentUpdate {
             description: Some(&self.description),
             ..Default::default()

@@ -10,7 +10,7 @@ use crate::{
         recorder::{Result, internal},
         runner::{RunOutcome, RunRequest},
     },
-    model::{Agent, AgentError, AgentStatus, EventKind, Trigger},
+    model::{Agent, AgentError, AgentStatus, Caller, EventKind, Trigger},
     protocol::events,
     store::AgentUpdate,
 };
@@ -47,7 +47,7 @@ impl Command for Start {
         Access::Operate(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Agent> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Agent> {
         let id = &self.agent_id;
         let agent = set_status(ctx, id, AgentStatus::Active, EventKind::AgentStarted).await?;
         ctx.runner.schedule(id);
@@ -68,7 +68,7 @@ impl Command for Stop {
         Access::Operate(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Agent> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Agent> {
         let id = &self.agent_id;
         ctx.runner.unschedule(id);
         set_status(ctx, id, AgentStatus::Paused, EventKind::AgentStopped).await
@@ -88,7 +88,7 @@ impl Command for Remove {
         Access::Remove(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<()> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<()> {
         let id = &self.agent_id;
         let mut change = ctx.rec.begin().await?;
         let agent = change.existing(id).await?;
@@ -116,7 +116,7 @@ impl Command for Execute {
         Access::Operate(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<RunOutcome> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<RunOutcome> {
         let known = ctx
             .rec
             .store

@@ -9,7 +9,7 @@ use crate::{
         manager::{Command, Context},
         recorder::{Result, internal},
     },
-    model::{Agent, AgentDetails, AgentError, AgentState, Function, Run},
+    model::{Agent, AgentDetails, AgentError, AgentState, Caller, Function, Run},
 };
 
 /// An agent, its functions, schedule and notifications, and what it is doing.
@@ -33,7 +33,7 @@ impl Command for Describe {
         Access::Read(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<AgentView> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<AgentView> {
         let store = &ctx.rec.store;
         let details = store
             .agent_details(&self.agent_id)
@@ -73,7 +73,7 @@ impl Command for ListRuns {
         Access::Read(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Vec<Run>> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Vec<Run>> {
         let store = &ctx.rec.store;
         if store
             .agent(&self.agent_id)
@@ -101,8 +101,9 @@ impl Command for ListAgents {
         Access::List
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Vec<Agent>> {
-        ctx.rec.store.agents().await.map_err(internal)
+    async fn apply(self, ctx: &Context, caller: &Caller) -> Result<Vec<Agent>> {
+        let agents = ctx.rec.store.agents().await.map_err(internal)?;
+        Ok(visible(caller, agents))
     }
 }
 
@@ -119,12 +120,10 @@ impl Command for AgentsOfContract {
         Access::List
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Vec<Agent>> {
+    async fn apply(self, ctx: &Context, caller: &Caller) -> Result<Vec<Agent>> {
         let store = &ctx.rec.store;
-        store
-            .agents_of_contract(&self.address)
-            .await
-            .map_err(internal)
+        let agents = store.agents_of_contract(&self.address).await;
+        Ok(visible(caller, agents.map_err(internal)?))
     }
 }
 
@@ -141,11 +140,19 @@ impl Command for ListFunctions {
         Access::Read(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context) -> Result<Vec<Function>> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Vec<Function>> {
         ctx.rec
             .store
             .functions(&self.agent_id)
             .await
             .map_err(internal)
     }
+}
+
+/// The agents of a list that the caller may see.
+fn visible(caller: &Caller, agents: Vec<Agent>) -> Vec<Agent> {
+    agents
+        .into_iter()
+        .filter(|a| caller.sees(&a.agent_id, Some(&a.contract_id)))
+        .collect()
 }

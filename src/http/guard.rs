@@ -1,0 +1,64 @@
+//! What the HTTP edge checks before any handler: the path-token prefix, and
+//! that a request changing state cannot come from a cross-site form.
+
+use axum::{
+    extract::Request,
+    http::{HeaderMap, Method, StatusCode, Uri, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use super::error::ApiError;
+use crate::{
+    auth::{PathToken, bearer},
+    config::Secret,
+    protocol::{ErrorCode, ProtocolError},
+};
+
+/// `/t/{token}/rest` becomes `/rest`, with the token kept aside for the
+/// authenticator: routes, logs and metrics only ever see `/rest`.
+pub fn take_path_token(mut request: Request) -> Request {
+    let Some(rest) = request.uri().path().strip_prefix("/t/") else {
+        return request;
+    };
+    let (token, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path_and_query = match request.uri().query() {
+        Some(query) => format!("/{path}?{query}"),
+        None => format!("/{path}"),
+    };
+    let token = Secret::new(token);
+    if let Ok(uri) = Uri::builder().path_and_query(path_and_query).build() {
+        *request.uri_mut() = uri;
+        request.extensions_mut().insert(PathToken(token));
+    }
+    request
+}
+
+/// A browser sends a cross-site form or `text/plain` POST without asking
+/// first; it cannot send `Content-Type: application/json` or `Authorization`
+/// without a CORS preflight. So a request that changes state must carry one.
+pub async fn same_site_writes(request: Request, next: Next) -> Response {
+    let reads = [Method::GET, Method::HEAD, Method::OPTIONS];
+    if reads.contains(request.method()) || preflighted(request.headers()) {
+        return next.run(request).await;
+    }
+    let mut error = ApiError::from(ProtocolError::new(
+        ErrorCode::InvalidField,
+        "a request that changes state needs Content-Type: application/json \\
+         or an Authorization header",
+    ));
+    error.status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+    error.into_response()
+}
+
+fn preflighted(headers: &HeaderMap) -> bool {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    json || bearer(headers).is_some()
+}

@@ -1,0 +1,532 @@
+//! Who may do what: authentication (static tokens, JWT; header, subprotocol,
+//! path prefix), the role × message matrix over the WebSocket and REST, agent
+//! scopes on every way events leave, ownership, browser origins, cross-site
+//! writes, and the refusal to serve a signing key to anyone.
+
+mod common;
+
+use agentport::{App, Config, config::AuthMode};
+use common::{
+    TestServer,
+    client::{Client, TOKEN, erc20_abi},
+};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
+
+const ADMIN: &str = "admin-token-0123456789";
+const ADMIN_TWO: &str = "admin-token-two-0123456789";
+const OPERATOR: &str = "operator-token-0123456789";
+const VIEWER: &str = "viewer-token-0123456789";
+/// An operator who may see only `scoped-one`.
+const SCOPED: &str = "scoped-token-0123456789";
+
+async fn token_server() -> TestServer {
+    TestServer::start_with(|c| {
+        c.auth = AuthMode::Token;
+        c.tokens = Some(agentport::config::Secret::new(format!(
+            "admin:{ADMIN},admin:{ADMIN_TWO},operator:{OPERATOR},viewer:{VIEWER},\
+             operator:{SCOPED}:scoped-one"
+        )));
+    })
+    .await
+}
+
+/// Opens the agent WebSocket with `Authorization: Bearer token`; `Err` is the
+/// HTTP status of the refusal.
+async fn connect(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> Result<Client, u16> {
+    let mut request = format!("ws://{}{path}", server.addr)
+        .into_client_request()
+        .unwrap();
+    for (name, value) in headers {
+        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes());
+        request
+            .headers_mut()
+            .insert(name.unwrap(), HeaderValue::from_str(value).unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(Client::new(ws)),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(other) => panic!("{other}"),
+    }
+}
+
+async fn as_(server: &TestServer, channel: &str, token: &str) -> Client {
+    let auth = format!("Bearer {token}");
+    connect(
+        server,
+        &format!("/ws/agent/{channel}"),
+        &[("authorization", &auth)],
+    )
+    .await
+    .expect("an authenticated connection")
+}
+
+/// Sends one request and returns its reply's `data` (`status` success or error).
+async fn ask(client: &mut Client, kind: &str, data: Value) -> Value {
+    client.send(json!({"type": kind, "data": data})).await;
+    let reply = match kind {
+        "websocket_execution" => loop {
+            let frame = client.until("execute_response").await;
+            if frame["data"]["status"] != "processing" {
+                break frame;
+            }
+        },
+        _ => client.until(&format!("{kind}_response")).await,
+    };
+    reply["data"].clone()
+}
+
+/// An agent on TOKEN with one read function, made by `token`.
+async fn agent(server: &TestServer, token: &str, agent_id: &str) {
+    let mut admin = as_(server, agent_id, token).await;
+    let abi = erc20_abi();
+    admin
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 31337, "abi": abi.to_string()}),
+        )
+        .await;
+    admin
+        .ok(
+            "create_agent",
+            json!({"contractId": TOKEN, "name": agent_id}),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn no_or_bad_token_gets_401_on_the_websocket_and_rest() {
+    let server = token_server().await;
+    assert_eq!(connect(&server, "/ws/agent/x", &[]).await.err(), Some(401));
+    let bad = [("authorization", "Bearer not-a-token-at-all")];
+    assert_eq!(connect(&server, "/ws/agent/x", &bad).await.err(), Some(401));
+    let http = reqwest::Client::new();
+    let anonymous = http.get(server.url("/api/v1/agents")).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let body: Value = anonymous.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let legacy = http
+        .get(server.url(&format!("/api/db/agents/{TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(legacy.status().as_u16(), 401);
+    // Health and readiness stay open for the platform's probes.
+    assert_eq!(
+        reqwest::get(server.url("/health")).await.unwrap().status(),
+        200
+    );
+    server.shutdown().await.unwrap();
+}
+
+/// Every message type against every role: allowed, or `forbidden` with
+/// nothing changed.
+#[tokio::test]
+async fn roles_decide_every_message_type_over_the_websocket() {
+    let server = token_server().await;
+    agent(&server, ADMIN, "matrix").await;
+    let id = "matrix";
+    let cases: Vec<(&str, Value, usize)> = vec![
+        ("get_agent", json!({"agent_id": id}), 0),
+        ("list_runs", json!({"agent_id": id}), 0),
+        ("subscribe", json!({"agent_id": id}), 0),
+        ("start_agent", json!({"agent_id": id}), 1),
+        ("stop_agent", json!({"agent_id": id}), 1),
+        ("configure_agent", json!({"agent_id": id}), 1),
+        (
+            "create_function",
+            json!({"agent_id": id, "function_name": "balanceOf",
+            "function_signature": "balanceOf(address)", "function_type": "read"}),
+            1,
+        ),
+        (
+            "create_schedule",
+            json!({"agent_id": id, "schedule_type": "interval",
+            "interval_seconds": 3600, "is_active": false}),
+            1,
+        ),
+        (
+            "create_notification",
+            json!({"agent_id": id, "notification_type": "webhook",
+            "configuration": {"url": "http://127.0.0.1:9/hook"}}),
+            1,
+        ),
+        ("websocket_execution", json!({"agent_id": id}), 1),
+        (
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 31337, "abi": "[]"}),
+            2,
+        ),
+        (
+            "create_agent",
+            json!({"agent_id": id, "contractId": TOKEN, "name": "renamed"}),
+            2,
+        ),
+    ];
+    for (rank, token) in [VIEWER, OPERATOR, ADMIN].into_iter().enumerate() {
+        let mut client = as_(&server, "elsewhere", token).await;
+        for (kind, data, least) in &cases {
+            let reply = ask(&mut client, kind, data.clone()).await;
+            if rank >= *least {
+                assert_ne!(reply["code"], "forbidden", "{token} {kind}: {reply}");
+            } else {
+                assert_eq!(reply["status"], "error", "{token} {kind}: {reply}");
+                assert_eq!(reply["code"], "forbidden", "{token} {kind}: {reply}");
+            }
+        }
+    }
+    // Nothing a refused request asked for happened: the viewer's and the
+    // operator's `create_agent` did not rename it; only the admin's did.
+    let mut viewer = as_(&server, "elsewhere", VIEWER).await;
+    let details = ask(&mut viewer, "get_agent", json!({"agent_id": id})).await;
+    assert_eq!(details["agent"]["name"], "renamed");
+    for token in [VIEWER, OPERATOR] {
+        let mut client = as_(&server, "elsewhere", token).await;
+        let reply = ask(&mut client, "remove_agent", json!({"agent_id": id})).await;
+        assert_eq!(reply["code"], "forbidden");
+    }
+    let mut admin = as_(&server, "elsewhere", ADMIN).await;
+    assert_eq!(
+        ask(&mut admin, "remove_agent", json!({"agent_id": id})).await["status"],
+        "success"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_start_changes_nothing_and_is_reported_with_both_frames() {
+    let server = token_server().await;
+    agent(&server, ADMIN, "kept-paused").await;
+    let mut viewer = as_(&server, "kept-paused", VIEWER).await;
+    let message = viewer
+        .fails("start_agent", json!({"agent_id": "kept-paused"}))
+        .await;
+    assert!(message.contains("forbidden"), "{message}");
+    let details = ask(&mut viewer, "get_agent", json!({"agent_id": "kept-paused"})).await;
+    assert_eq!(details["agent"]["status"], "paused");
+    assert_eq!(details["state"]["running"], false);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn roles_decide_rest_calls_too() {
+    let server = token_server().await;
+    agent(&server, ADMIN, "rest-matrix").await;
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, token: &str| {
+        http.request(method, server.url(path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+    };
+    use reqwest::Method;
+    let cases = [
+        (Method::GET, "/api/v1/agents/rest-matrix", 0),
+        (Method::GET, "/api/v1/agents/rest-matrix/runs", 0),
+        (Method::GET, "/api/v1/agents/rest-matrix/events", 0),
+        (Method::POST, "/api/v1/agents/rest-matrix/start", 1),
+        (Method::POST, "/api/v1/agents/rest-matrix/stop", 1),
+        (Method::POST, "/api/v1/agents/rest-matrix/execute", 1),
+    ];
+    for (rank, token) in [VIEWER, OPERATOR, ADMIN].into_iter().enumerate() {
+        for (method, path, least) in &cases {
+            let status = call(method.clone(), path, token).await.unwrap().status();
+            if rank >= *least {
+                assert!(status.is_success(), "{token} {method} {path}: {status}");
+            } else {
+                assert_eq!(status.as_u16(), 403, "{token} {method} {path}");
+            }
+        }
+    }
+    for token in [VIEWER, OPERATOR] {
+        let status = call(Method::DELETE, "/api/v1/agents/rest-matrix", token)
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 403);
+    }
+    let status = call(Method::DELETE, "/api/v1/agents/rest-matrix", ADMIN)
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 204);
+    server.shutdown().await.unwrap();
+}
+
+/// A scoped caller sees its agents on every path events and lists take, and
+/// nothing of the others, not even whether they exist.
+#[tokio::test]
+async fn a_scope_bounds_channels_subscriptions_replays_and_lists() {
+    let server = token_server().await;
+    agent(&server, ADMIN, "scoped-one").await;
+    agent(&server, ADMIN, "scoped-two").await;
+    // The contract channel: only the agent in scope.
+    let mut scoped = as_(&server, TOKEN, SCOPED).await;
+    let mut admin = as_(&server, "scoped-two", ADMIN).await;
+    for id in ["scoped-two", "scoped-one"] {
+        admin.ok("start_agent", json!({"agent_id": id})).await;
+    }
+    let started = scoped.until("agent_started").await;
+    assert_eq!(started["agent_id"], "scoped-one");
+    // Subscriptions and replays of another agent are refused.
+    let refused = ask(
+        &mut scoped,
+        "subscribe",
+        json!({"agent_id": "scoped-two", "since": 0}),
+    )
+    .await;
+    assert_eq!(refused["code"], "forbidden");
+    let absent = ask(
+        &mut scoped,
+        "get_agent",
+        json!({"agent_id": "no-such-agent"}),
+    )
+    .await;
+    assert_eq!(absent["code"], "forbidden", "existence is not revealed");
+    // A path channel out of scope follows nothing, and its replay sends nothing.
+    let auth = format!("Bearer {SCOPED}");
+    let mut outside = connect(
+        &server,
+        "/ws/agent/scoped-two?since=0",
+        &[("authorization", &auth)],
+    )
+    .await
+    .unwrap();
+    outside
+        .send(json!({"type": "ping", "data": {"n": 1}}))
+        .await;
+    let first = outside.next().await;
+    assert_eq!(
+        first["type"], "pong",
+        "no event of scoped-two first: {first}"
+    );
+    // REST lists and reads.
+    let http = reqwest::Client::new();
+    let get = |path: String| http.get(server.url(&path)).bearer_auth(SCOPED).send();
+    let list: Value = get("/api/v1/agents".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agentId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["scoped-one"]);
+    let legacy: Value = get(format!("/api/db/agents/{TOKEN}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(legacy.as_array().unwrap().len(), 1);
+    for path in [
+        "/api/v1/agents/scoped-two",
+        "/api/v1/agents/scoped-two/events",
+    ] {
+        assert_eq!(
+            get(path.into()).await.unwrap().status().as_u16(),
+            403,
+            "{path}"
+        );
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn only_its_creator_replaces_an_agent() {
+    let server = token_server().await;
+    agent(&server, ADMIN, "owned").await;
+    let mut other = as_(&server, "owned", ADMIN_TWO).await;
+    let reply = ask(
+        &mut other,
+        "create_agent",
+        json!({"agent_id": "owned", "contractId": TOKEN, "name": "taken over"}),
+    )
+    .await;
+    assert_eq!(reply["code"], "forbidden");
+    let details = ask(&mut other, "get_agent", json!({"agent_id": "owned"})).await;
+    assert_eq!(details["agent"]["name"], "owned");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn browsers_send_the_token_as_a_subprotocol_and_get_bearer_back() {
+    let server = token_server().await;
+    let offered = format!("bearer, {VIEWER}");
+    let mut request = format!("ws://{}/ws/agent/x", server.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&offered).unwrap(),
+    );
+    let (_, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "bearer");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_path_token_prefixes_every_route_and_never_shows_in_metrics() {
+    let server = TestServer::start_with(|c| {
+        c.auth = AuthMode::Token;
+        c.tokens = Some(agentport::config::Secret::new(format!("viewer:{VIEWER}")));
+        c.path_tokens = true;
+    })
+    .await;
+    let legacy = reqwest::get(server.url(&format!("/t/{VIEWER}/api/db/agents/{TOKEN}")))
+        .await
+        .unwrap();
+    assert_eq!(legacy.status().as_u16(), 200);
+    let wrong = reqwest::get(server.url("/t/wrong-token-0123456789/api/v1/agents"))
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let mut client = connect(&server, &format!("/t/{VIEWER}/ws/agent/x"), &[])
+        .await
+        .unwrap();
+    client.send(json!({"type": "ping", "data": {}})).await;
+    assert_eq!(client.next().await["type"], "pong");
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains(VIEWER));
+    assert!(metrics.contains("/ws/agent/{channel}"));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn jwts_are_checked_for_signature_expiry_and_audience() {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    let secret = "a-jwt-secret-for-tests-only";
+    let server = TestServer::start_with(|c| {
+        c.auth = AuthMode::Jwt;
+        c.jwt_secret = Some(agentport::config::Secret::new(secret));
+        c.jwt_audience = Some("agentport".into());
+    })
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let token = |claims: Value, key: &str| {
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(key.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let good = token(
+        json!({"sub": "alice", "role": "admin", "agents": "*", "aud": "agentport", "exp": now + 600}),
+        secret,
+    );
+    let base = server.url("/api/v1/agents");
+    let status = |jwt: String| {
+        let base = base.clone();
+        async move {
+            let sent = reqwest::Client::new().get(base).bearer_auth(jwt).send();
+            sent.await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(status(good).await, 200);
+    let expired = json!({"sub": "alice", "role": "admin", "aud": "agentport", "exp": now - 600});
+    assert_eq!(status(token(expired, secret)).await, 401);
+    let other_audience = json!({"sub": "alice", "aud": "someone-else", "exp": now + 600});
+    assert_eq!(status(token(other_audience, secret)).await, 401);
+    let forged = json!({"sub": "alice", "role": "admin", "aud": "agentport", "exp": now + 600});
+    assert_eq!(status(token(forged, "another-secret-entirely")).await, 401);
+    let not_yet = json!({"sub": "alice", "aud": "agentport", "exp": now + 600, "nbf": now + 300});
+    assert_eq!(status(token(not_yet, secret)).await, 401);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_page_of_another_origin_may_not_open_the_websocket() {
+    let server = TestServer::start_with(|c| {
+        c.allowed_origins = vec!["https://app.example.com".into()];
+    })
+    .await;
+    let evil = [("origin", "https://evil.example.com")];
+    assert_eq!(
+        connect(&server, "/ws/agent/x", &evil).await.err(),
+        Some(403)
+    );
+    let allowed = [("origin", "https://app.example.com")];
+    assert!(connect(&server, "/ws/agent/x", &allowed).await.is_ok());
+    // While authentication is off, local development pages are allowed too.
+    let local = [("origin", "http://localhost:5173")];
+    assert!(connect(&server, "/ws/agent/x", &local).await.is_ok());
+    let host = server.addr.to_string();
+    let same = format!("http://{host}");
+    assert!(
+        connect(&server, "/ws/agent/x", &[("origin", &same)])
+            .await
+            .is_ok()
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cross_site_text_plain_post_changes_nothing() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let body = json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}).to_string();
+    let form = http
+        .post(server.url("/api/v1/contracts"))
+        .header("content-type", "text/plain")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 415);
+    let agents = http
+        .post(server.url("/api/v1/agents"))
+        .header("content-type", "text/plain")
+        .body(json!({"contractId": TOKEN}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(agents.status().as_u16(), 415);
+    let list: Value = reqwest::get(server.url("/api/v1/agents"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]));
+    let json = http
+        .post(server.url("/api/v1/contracts"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status().as_u16(), 200);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_open_server_with_a_signing_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let mut config = Config::for_tests(&url);
+    config.allow_unauthenticated = false;
+    config.evm_private_key = Some(agentport::config::Secret::new(
+        "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    ));
+    let error = App::bind(config.clone()).await.err().expect("refused");
+    assert!(format!("{error:#}").contains("AGENTPORT_AUTH"), "{error:#}");
+    config.allow_unauthenticated = true;
+    assert!(App::bind(config.clone()).await.is_ok());
+    config.allow_unauthenticated = false;
+    config.auth = AuthMode::Token;
+    config.tokens = Some(agentport::config::Secret::new(format!("admin:{ADMIN}")));
+    assert!(App::bind(config).await.is_ok());
+}
