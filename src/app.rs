@@ -107,7 +107,8 @@ impl App {
             settings,
             Arc::new(Everything),
         );
-        let manager = Manager::new(store.clone(), hub, Arc::new(runtime.clone()));
+        let runner = Arc::new(runtime.clone());
+        let manager = Manager::new(store.clone(), hub, runner, allowed_contracts(&config));
         let state = Arc::new(AppState::new(&config, manager, auth));
         runtime.resume().await?;
         Ok(App {
@@ -319,9 +320,20 @@ fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
     Ok(RuntimeSettings {
         executor,
         max_actions: config.max_actions_per_run,
+        allowed_contracts: allowed_contracts(config),
         llm,
         notifier,
     })
+}
+
+/// `AGENTPORT_CONTRACT_ALLOWLIST`, lowercase, without blanks.
+fn allowed_contracts(config: &Config) -> Vec<String> {
+    config
+        .contract_allowlist
+        .iter()
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty())
+        .collect()
 }
 
 /// Applies event retention every minute until `stop`.

@@ -179,6 +179,12 @@ pub struct Config {
     #[arg(long, env = "EVM_PRIVATE_KEY", hide_env_values = true)]
     pub evm_private_key: Option<Secret>,
 
+    /// Contract addresses the signing key may call, comma-separated; empty:
+    /// any. Contracts outside it cannot be registered, and writes to them are
+    /// rejected by the guard.
+    #[arg(long, env = "AGENTPORT_CONTRACT_ALLOWLIST", value_delimiter = ',')]
+    pub contract_allowlist: Vec<String>,
+
     /// The legacy contract API (`POST {url}/contracts/read|write`).
     #[arg(long, env = "CONTRACT_API_URL")]
     pub contract_api_url: Option<String>,
@@ -191,7 +197,7 @@ pub struct Config {
     #[arg(long = "receipt-timeout-secs", value_name = "SECS", env = "AGENTPORT_RECEIPT_TIMEOUT_SECS", default_value = "60", value_parser = parse_secs)]
     pub receipt_timeout: Duration,
 
-    /// Most actions one run may take (a policy's `max_actions` can lower or raise it).
+    /// Most actions one run may take (a policy's `max_actions` can only lower it).
     #[arg(long, env = "AGENTPORT_MAX_ACTIONS_PER_RUN", default_value_t = 5)]
     pub max_actions_per_run: usize,
 

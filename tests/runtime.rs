@@ -396,15 +396,17 @@ async fn a_payable_function_is_sent_the_policys_value() {
         token,
         server,
         mut client,
-    } = fixture(agent_id, policy, "100").await;
-    client
-        .ok(
-            "create_function",
-            json!({"agent_id": agent_id, "function_name": "deposit",
-                   "function_signature": "deposit()", "function_type": "payable",
-                   "abi": common::chain::abi_entry("deposit")}),
-        )
-        .await;
+    } = fixture(agent_id, policy.clone(), "100").await;
+    allow_value(
+        &mut client,
+        agent_id,
+        &token.to_string(),
+        policy,
+        "20000",
+        "20000",
+    )
+    .await;
+    add_deposit(&mut client, agent_id).await;
     let outcome = execute(&mut client, agent_id).await;
     let results = outcome["results"].as_array().unwrap();
     let deposit = results.iter().find(|r| r["function"] == "deposit").unwrap();
@@ -429,5 +431,129 @@ async fn a_payable_function_is_sent_the_policys_value() {
         );
     }
     assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 0);
+    server.shutdown().await.unwrap();
+}
+
+/// Sets the agent's value limits (an admin's `create_agent` on its own agent).
+async fn allow_value(
+    client: &mut Client,
+    agent_id: &str,
+    token: &str,
+    policy: Value,
+    per_action: &str,
+    per_day: &str,
+) {
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": agent_id, "contractId": token, "name": "treasurer",
+                   "status": "paused", "policy": policy,
+                   "max_value_wei": per_action, "max_value_wei_per_day": per_day}),
+        )
+        .await;
+}
+
+async fn add_deposit(client: &mut Client, agent_id: &str) {
+    client
+        .ok(
+            "create_function",
+            json!({"agent_id": agent_id, "function_name": "deposit",
+                   "function_signature": "deposit()", "function_type": "payable",
+                   "abi": common::chain::abi_entry("deposit")}),
+        )
+        .await;
+}
+
+/// The result of the run's `function` call.
+fn result_of<'a>(outcome: &'a Value, function: &str) -> &'a Value {
+    outcome["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["function"] == function)
+        .unwrap_or_else(|| panic!("no {function} in {outcome}"))
+}
+
+#[tokio::test]
+async fn value_over_the_agents_limits_never_reaches_the_chain() {
+    use alloy::providers::Provider;
+    let agent_id = "capped-agent";
+    let policy = json!({"kind": "rules", "rules": [
+        {"then": {"function": "deposit", "args": [], "value": "1000"}}]});
+    let Fixture {
+        anvil,
+        token,
+        server,
+        mut client,
+    } = fixture(agent_id, policy.clone(), "100").await;
+    add_deposit(&mut client, agent_id).await;
+    // No limit set: no value at all.
+    let outcome = execute(&mut client, agent_id).await;
+    let rejected = result_of(&outcome, "deposit")["result"]["rejected"]
+        .as_str()
+        .unwrap();
+    assert!(rejected.contains("limit of 0 wei per action"), "{outcome}");
+    assert_eq!(
+        anvil.provider.get_balance(token).await.unwrap().to::<u64>(),
+        0
+    );
+    // 1000 per action, 1500 per day: the first run sends, the second would
+    // bring the day to 2000 and is refused before anything is signed.
+    allow_value(
+        &mut client,
+        agent_id,
+        &token.to_string(),
+        policy,
+        "1000",
+        "1500",
+    )
+    .await;
+    let outcome = execute(&mut client, agent_id).await;
+    assert_eq!(result_of(&outcome, "deposit")["success"], true, "{outcome}");
+    let nonce = anvil
+        .provider
+        .get_transaction_count(OWNER.parse().unwrap())
+        .await
+        .unwrap();
+    let outcome = execute(&mut client, agent_id).await;
+    let rejected = result_of(&outcome, "deposit")["result"]["rejected"]
+        .as_str()
+        .unwrap();
+    assert!(rejected.contains("limit of 1500 wei per day"), "{outcome}");
+    assert_eq!(
+        anvil.provider.get_balance(token).await.unwrap().to::<u64>(),
+        1000
+    );
+    let after = anvil
+        .provider
+        .get_transaction_count(OWNER.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(after, nonce, "nothing was signed");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn only_allowlisted_contracts_are_registered_or_called() {
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let elsewhere = "0x0000000000000000000000000000000000000001";
+    let server = TestServer::start_with(|c| {
+        c.evm_rpc_url = Some(anvil.url.clone());
+        c.evm_private_key = Some(agentport::config::Secret::new(OWNER_KEY));
+        c.contract_allowlist = vec![elsewhere.into()];
+    })
+    .await;
+    let mut client = Client::new(server.connect("fenced").await);
+    let refused = client
+        .fails(
+            "create_contract",
+            json!({"address": token.to_string(), "chain_id": 31337, "abi": "[]"}),
+        )
+        .await;
+    assert!(
+        refused.contains("AGENTPORT_CONTRACT_ALLOWLIST"),
+        "{refused}"
+    );
     server.shutdown().await.unwrap();
 }

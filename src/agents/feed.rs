@@ -105,11 +105,6 @@ impl Feed {
     async fn authorize(&self, caller: &Caller, access: Access<'_>) -> Result<(), AgentError> {
         access::authorize(&self.rec.store, caller, access).await
     }
-
-    /// Subscriptions held now, on this process.
-    pub fn subscription_count(&self) -> usize {
-        self.rec.hub.subscription_count()
-    }
 }
 
 fn unreadable(error: StoreError) -> AgentError {

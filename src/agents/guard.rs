@@ -6,7 +6,10 @@ use std::cmp::Ordering;
 use alloy::primitives::{I256, U256};
 use serde_json::Value;
 
-use crate::model::{Function, FunctionType};
+use crate::model::{
+    Function, FunctionType,
+    abi::{self, Input},
+};
 
 /// An action a policy proposes: call `function` with `args`.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,35 +51,82 @@ fn text(value: &Value) -> String {
     }
 }
 
-/// Checks one proposal; `Err` is the reason it is rejected.
-pub fn check(proposal: &Proposal, functions: &[Function], gas_limit: &str) -> Result<(), String> {
+/// What the server allows, whatever an agent's own rules say.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits<'a> {
+    /// The agent's gas limit, as stored.
+    pub gas_limit: &'a str,
+    /// Most wei one action may send (0: none).
+    pub max_value_wei: U256,
+    /// The contract the agent acts on.
+    pub contract: &'a str,
+    /// Contracts the key may call, lowercase; empty: any.
+    pub allowed_contracts: &'a [String],
+}
+
+/// A proposal that passed: its function and the value it sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Checked<'f> {
+    pub function: &'f Function,
+    pub value: Option<U256>,
+}
+
+/// Checks one proposal; `Err` is the reason it is rejected. Fails closed: what
+/// cannot be checked (no usable ABI, an argument of the wrong shape, a rule
+/// naming no input, an unknown rule) is a rejection.
+pub fn check<'f>(
+    proposal: &Proposal,
+    functions: &'f [Function],
+    limits: &Limits<'_>,
+) -> Result<Checked<'f>, String> {
     let function = functions
         .iter()
         .find(|f| f.function_name == proposal.function || f.function_signature == proposal.function)
         .ok_or_else(|| format!("{} is not a function of this agent", proposal.function))?;
     check_callable(proposal, function)?;
-    match gas_limit.parse::<u64>() {
+    match limits.gas_limit.parse::<u64>() {
         Ok(gas) if gas > 0 => {}
         _ => {
             return Err(format!(
-                "the agent's gas limit `{gas_limit}` does not allow a transaction"
+                "the agent's gas limit `{}` does not allow a transaction",
+                limits.gas_limit
             ));
         }
     }
-    let inputs = inputs_of(function);
-    check_arguments(proposal, function, &inputs)?;
-    let Value::Object(rules) = &function.validation_rules else {
-        return Ok(());
-    };
-    for (input, rule) in rules {
-        let position = inputs
+    let allowed = limits.allowed_contracts;
+    if !allowed.is_empty()
+        && !allowed
             .iter()
-            .position(|(name, _)| name == input)
-            .or_else(|| input.strip_prefix("arg").and_then(|i| i.parse().ok()));
-        let value = position.and_then(|i| proposal.args.get(i));
-        check_rule(input, rule, value)?;
+            .any(|c| c.eq_ignore_ascii_case(limits.contract))
+    {
+        return Err(format!(
+            "contract {} is not in AGENTPORT_CONTRACT_ALLOWLIST",
+            limits.contract
+        ));
     }
-    Ok(())
+    let value = check_value(proposal, limits.max_value_wei)?;
+    let inputs = inputs_of(function)?;
+    check_arguments(proposal, function, &inputs)?;
+    check_rules(function, &inputs, &proposal.args)?;
+    check_types(proposal, &inputs)?;
+    Ok(Checked { function, value })
+}
+
+/// Value only to payable functions, within the agent's limit per action.
+fn check_value(proposal: &Proposal, max: U256) -> Result<Option<U256>, String> {
+    let Some(text) = proposal.value.as_deref() else {
+        return Ok(None);
+    };
+    let value: U256 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("value `{text}` is not an amount of wei"))?;
+    if value > max {
+        return Err(format!(
+            "value {value} wei is over the agent's limit of {max} wei per action"
+        ));
+    }
+    Ok(Some(value))
 }
 
 /// An enabled write (payable, when value is sent).
@@ -96,37 +146,26 @@ fn check_callable(proposal: &Proposal, function: &Function) -> Result<(), String
     Ok(())
 }
 
-/// The function's inputs as `(name, type)`, unnamed ones as `argN`.
-fn inputs_of(function: &Function) -> Vec<(String, String)> {
-    let inputs = function
+/// The function's inputs; a function without a usable ABI entry cannot have
+/// its arguments checked, so it is not called.
+fn inputs_of(function: &Function) -> Result<Vec<Input>, String> {
+    let signature = &function.function_signature;
+    let entry = function
         .abi
         .as_ref()
-        .and_then(|abi| abi.get("inputs"))
-        .and_then(Value::as_array);
-    let Some(inputs) = inputs else {
-        return Vec::new();
-    };
-    inputs
-        .iter()
-        .enumerate()
-        .map(|(i, input)| {
-            let name = match input.get("name").and_then(Value::as_str) {
-                Some(name) if !name.is_empty() => name.to_string(),
-                _ => format!("arg{i}"),
-            };
-            let ty = input.get("type").and_then(Value::as_str).unwrap_or("");
-            (name, ty.to_string())
-        })
-        .collect()
+        .ok_or_else(|| format!("{signature} has no ABI entry: its arguments cannot be checked"))?;
+    abi::function(entry)
+        .and_then(|f| abi::inputs(&f))
+        .map_err(|e| format!("{signature} has no usable ABI entry ({e})"))
 }
 
-/// As many arguments as the ABI has inputs, none of them missing.
+/// As many arguments as inputs, none missing.
 fn check_arguments(
     proposal: &Proposal,
     function: &Function,
-    inputs: &[(String, String)],
+    inputs: &[Input],
 ) -> Result<(), String> {
-    if function.abi.is_some() && inputs.len() != proposal.args.len() {
+    if inputs.len() != proposal.args.len() {
         return Err(format!(
             "{} takes {} argument(s), {} proposed",
             function.function_signature,
@@ -134,14 +173,55 @@ fn check_arguments(
             proposal.args.len()
         ));
     }
-    if let Some(i) = proposal.args.iter().position(Value::is_null) {
-        let name = inputs
-            .get(i)
-            .map_or_else(|| format!("arg{i}"), |(name, _)| name.clone());
-        return Err(format!("argument {name} is missing"));
+    match inputs
+        .iter()
+        .zip(&proposal.args)
+        .find(|(_, arg)| arg.is_null())
+    {
+        Some((input, _)) => Err(format!("argument {} is missing", input.name)),
+        None => Ok(()),
+    }
+}
+
+/// Each argument is a value of its input's type.
+fn check_types(proposal: &Proposal, inputs: &[Input]) -> Result<(), String> {
+    for (input, arg) in inputs.iter().zip(&proposal.args) {
+        abi::coerce(input, arg)?;
     }
     Ok(())
 }
+
+/// The function's validation rules, each naming one of its inputs.
+fn check_rules(function: &Function, inputs: &[Input], args: &[Value]) -> Result<(), String> {
+    let Value::Object(rules) = &function.validation_rules else {
+        return Ok(());
+    };
+    for (input, rule) in rules {
+        let position = inputs
+            .iter()
+            .position(|i| &i.name == input)
+            .ok_or_else(|| {
+                format!(
+                    "validation rule `{input}` names no input of {}",
+                    function.function_signature
+                )
+            })?;
+        if let Some(unknown) = rule
+            .as_object()
+            .and_then(|r| r.keys().find(|k| !RULE_KEYS.contains(&k.as_str())))
+        {
+            return Err(format!(
+                "validation rule `{input}` has `{unknown}`, not one of {}",
+                RULE_KEYS.join(", ")
+            ));
+        }
+        check_rule(input, rule, args.get(position))?;
+    }
+    Ok(())
+}
+
+/// What a validation rule may say.
+const RULE_KEYS: &[&str] = &["min", "max", "pattern", "allowed", "required"];
 
 fn check_rule(input: &str, rule: &Value, value: Option<&Value>) -> Result<(), String> {
     let present = value.filter(|v| !v.is_null() && !text(v).is_empty());
@@ -223,6 +303,15 @@ mod tests {
         }
     }
 
+    fn limits(gas_limit: &str) -> Limits<'_> {
+        Limits {
+            gas_limit,
+            max_value_wei: U256::ZERO,
+            contract: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            allowed_contracts: &[],
+        }
+    }
+
     fn proposal(amount: Value) -> Proposal {
         Proposal {
             function: "transfer".into(),
@@ -236,15 +325,27 @@ mod tests {
         let f = [transfer(
             json!({"amount": {"min": "1", "max": "100000000000000000000000"}}),
         )];
-        assert!(check(&proposal(json!("99999999999999999999999")), &f, "300000").is_ok());
-        let err = check(&proposal(json!("100000000000000000000001")), &f, "300000").unwrap_err();
+        assert!(
+            check(
+                &proposal(json!("99999999999999999999999")),
+                &f,
+                &limits("300000")
+            )
+            .is_ok()
+        );
+        let err = check(
+            &proposal(json!("100000000000000000000001")),
+            &f,
+            &limits("300000"),
+        )
+        .unwrap_err();
         assert!(err.contains("above the max"), "{err}");
         assert!(
-            check(&proposal(json!(0)), &f, "300000")
+            check(&proposal(json!(0)), &f, &limits("300000"))
                 .unwrap_err()
                 .contains("below the min")
         );
-        assert!(check(&proposal(json!("ten")), &f, "300000").is_err());
+        assert!(check(&proposal(json!("ten")), &f, &limits("300000")).is_err());
     }
 
     #[test]
@@ -253,13 +354,17 @@ mod tests {
             json!({"to": {"allowed": ["0x70997970c51812dc3a010c7d01b50e0d17dc79c8"],
                                          "pattern": "^0x[0-9a-fA-F]{40}$", "required": true}}),
         )];
-        assert!(check(&proposal(json!(1)), &f, "300000").is_ok());
+        assert!(check(&proposal(json!(1)), &f, &limits("300000")).is_ok());
         let mut other = proposal(json!(1));
         other.args[0] = json!("0x0000000000000000000000000000000000000001");
-        assert!(check(&other, &f, "300000").unwrap_err().contains("allowed"));
+        assert!(
+            check(&other, &f, &limits("300000"))
+                .unwrap_err()
+                .contains("allowed")
+        );
         other.args[0] = json!("");
         assert!(
-            check(&other, &f, "300000")
+            check(&other, &f, &limits("300000"))
                 .unwrap_err()
                 .contains("required")
         );
@@ -268,19 +373,58 @@ mod tests {
     #[test]
     fn limits_of_the_function_and_the_agent() {
         let mut f = transfer(json!({}));
-        assert!(check(&proposal(json!(1)), std::slice::from_ref(&f), "0").is_err());
+        assert!(check(&proposal(json!(1)), std::slice::from_ref(&f), &limits("0")).is_err());
         f.is_enabled = false;
         assert!(
-            check(&proposal(json!(1)), &[f], "300000")
+            check(&proposal(json!(1)), &[f], &limits("300000"))
                 .unwrap_err()
                 .contains("disabled")
         );
         let mut short = proposal(json!(1));
         short.args.pop();
         assert!(
-            check(&short, &[transfer(json!({}))], "300000")
+            check(&short, &[transfer(json!({}))], &limits("300000"))
                 .unwrap_err()
                 .contains("argument")
         );
+    }
+
+    #[test]
+    fn what_cannot_be_checked_is_rejected() {
+        let mut no_abi = transfer(json!({}));
+        no_abi.abi = None;
+        let err = check(&proposal(json!(1)), &[no_abi], &limits("300000")).unwrap_err();
+        assert!(err.contains("no ABI entry"), "{err}");
+        let typo = [transfer(json!({"amout": {"max": 5}}))];
+        let err = check(&proposal(json!(1)), &typo, &limits("300000")).unwrap_err();
+        assert!(err.contains("names no input"), "{err}");
+        let unknown = [transfer(json!({"amount": {"maximum": 5}}))];
+        let err = check(&proposal(json!(1)), &unknown, &limits("300000")).unwrap_err();
+        assert!(err.contains("`maximum`"), "{err}");
+        let mut bad = proposal(json!(1));
+        bad.args[0] = json!("not-an-address");
+        let err = check(&bad, &[transfer(json!({}))], &limits("300000")).unwrap_err();
+        assert!(err.contains("argument `to`"), "{err}");
+    }
+
+    #[test]
+    fn value_and_contracts_stay_within_the_server_limits() {
+        let mut payable = transfer(json!({}));
+        payable.function_type = FunctionType::Payable;
+        let f = [payable];
+        let mut paying = proposal(json!(1));
+        paying.value = Some("1000".into());
+        let err = check(&paying, &f, &limits("300000")).unwrap_err();
+        assert!(err.contains("over the agent's limit of 0 wei"), "{err}");
+        let mut generous = limits("300000");
+        generous.max_value_wei = U256::from(1000);
+        assert_eq!(
+            check(&paying, &f, &generous).unwrap().value,
+            Some(U256::from(1000))
+        );
+        let allowed = ["0x0000000000000000000000000000000000000001".to_string()];
+        generous.allowed_contracts = &allowed;
+        let err = check(&paying, &f, &generous).unwrap_err();
+        assert!(err.contains("AGENTPORT_CONTRACT_ALLOWLIST"), "{err}");
     }
 }

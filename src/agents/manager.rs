@@ -37,6 +37,8 @@ pub trait Command: Send {
 pub struct Context {
     pub(super) rec: Recorder,
     pub(super) runner: Arc<dyn Runner>,
+    /// Contracts the signing key may call, lowercase; empty: any.
+    pub(super) allowed_contracts: Arc<[String]>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,11 +48,20 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(store: Store, hub: Arc<Hub>, runner: Arc<dyn Runner>) -> Self {
+    pub fn new(
+        store: Store,
+        hub: Arc<Hub>,
+        runner: Arc<dyn Runner>,
+        allowed_contracts: Vec<String>,
+    ) -> Self {
         let rec = Recorder { store, hub };
         Self {
             feed: Feed::new(rec.clone()),
-            ctx: Context { rec, runner },
+            ctx: Context {
+                rec,
+                runner,
+                allowed_contracts: allowed_contracts.into(),
+            },
         }
     }
 

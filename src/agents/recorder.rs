@@ -101,7 +101,7 @@ pub fn event_of(stored: StoredEvent, contract: &str) -> Event {
 pub fn status_of(agent: &Agent, schedule: Option<&Schedule>) -> EventFrame {
     events::status(&Status {
         agent_id: &agent.agent_id,
-        status: agent.status.as_str(),
+        status: agent.status,
         running: agent.is_running(),
         last_executed: agent.last_executed.as_deref(),
         next_execution: agent.next_execution(schedule),

@@ -3,7 +3,7 @@
 //! form (`uint` is `uint256`, tuples spelled out).
 
 use alloy::{
-    dyn_abi::Specifier,
+    dyn_abi::{DynSolType, DynSolValue, Specifier},
     json_abi::{Function, Param},
 };
 use serde_json::{Map, Value, json};
@@ -76,6 +76,53 @@ pub fn check_function(name: &str, written: &str, abi: Option<&Value>) -> Result<
         }
     }
     Ok(normalized)
+}
+
+/// One input of a function: its name (`argN` when unnamed) and its type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub name: String,
+    pub ty: DynSolType,
+}
+
+/// The inputs of a function, every type resolved.
+pub fn inputs(function: &Function) -> Result<Vec<Input>, String> {
+    function
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, param)| {
+            let ty = param
+                .resolve()
+                .map_err(|e| format!("type `{}`: {e}", param.ty))?;
+            Ok(Input {
+                name: input_name(&param.name, i),
+                ty,
+            })
+        })
+        .collect()
+}
+
+/// What a nameless input is called: `arg0`, `arg1`…
+pub fn input_name(name: &str, index: usize) -> String {
+    if name.is_empty() {
+        format!("arg{index}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// An argument as JSON, made a value of its input's type (numbers may come as
+/// JSON numbers or strings).
+pub fn coerce(input: &Input, arg: &Value) -> Result<DynSolValue, String> {
+    let text = match arg {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    input
+        .ty
+        .coerce_str(&text)
+        .map_err(|e| format!("argument `{}` ({}): {e}", input.name, input.ty))
 }
 
 /// The inputs of an ABI entry as `[{name, type}]` (the legacy `parameters`).

@@ -102,6 +102,10 @@ pub struct Agent {
     pub contract_state: Value,
     #[schema(value_type = Option<Object>)]
     pub policy: Option<Value>,
+    /// Most wei one action may send (0: none).
+    pub max_value_wei: String,
+    /// Most wei the agent's actions may send per UTC day (0: none).
+    pub max_value_wei_per_day: String,
     /// Set by `configure_agent`: the wizard finished.
     pub configured: bool,
     pub last_executed: Option<String>,

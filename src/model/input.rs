@@ -27,6 +27,10 @@ pub struct NewAgent {
     pub owner: Option<String>,
     pub contract_state: Value,
     pub policy: Option<Value>,
+    /// Most wei one action may send, as decimal text (0: none).
+    pub max_value_wei: String,
+    /// Most wei the agent's actions may send per UTC day (0: none).
+    pub max_value_wei_per_day: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::model::{EventBody, EventKind, LogLevel};
+use crate::model::{AgentStatus, EventBody, EventKind, LogLevel};
 
 /// An event before it is stored: its type and its frame without `seq`.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +66,7 @@ pub fn agent_updated(agent_id: &str, change: &str, detail: Value) -> EventFrame 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status<'a> {
     pub agent_id: &'a str,
-    pub status: &'a str,
+    pub status: AgentStatus,
     pub running: bool,
     pub last_executed: Option<&'a str>,
     pub next_execution: Option<&'a str>,
@@ -104,7 +104,7 @@ mod tests {
         assert_eq!(log.frame["data"]["level"], "error");
         let status = status(&Status {
             agent_id: "a",
-            status: "active",
+            status: AgentStatus::Active,
             running: true,
             last_executed: None,
             next_execution: Some("2024-01-01T00:00:00.000Z"),

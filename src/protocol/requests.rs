@@ -10,7 +10,7 @@ use super::{
 };
 use crate::model::{
     AgentStatus, FunctionType, NewAgent, NewContract, NewFunction, NewNotification, NewSchedule,
-    NotificationType, ScheduleKind, abi, is_address,
+    NotificationType, ScheduleKind, ScheduleType, abi, is_address,
 };
 
 /// A request about one agent: the agent it names (`None`: the path channel)
@@ -97,6 +97,7 @@ pub(super) fn create_contract(f: &Fields) -> Result<AgentRequest<NewContract>, P
     let owner_address = f
         .string(&["owner_address", "ownerAddress"])?
         .filter(|o| !o.is_empty());
+    let agent_id = f.agent_id()?;
     let body = NewContract {
         address,
         chain_id,
@@ -106,10 +107,7 @@ pub(super) fn create_contract(f: &Fields) -> Result<AgentRequest<NewContract>, P
         deployed_at,
         owner_address,
     };
-    Ok(AgentRequest {
-        agent_id: f.agent_id()?,
-        body,
-    })
+    Ok(AgentRequest { agent_id, body })
 }
 
 pub(super) fn create_agent(f: &Fields) -> Result<AgentRequest<NewAgent>, ProtocolError> {
@@ -121,6 +119,8 @@ pub(super) fn create_agent(f: &Fields) -> Result<AgentRequest<NewAgent>, Protoco
     };
     let gas_limit = decimal(f, &["gas_limit", "gasLimit"], "300000", false)?;
     let max_priority_fee = decimal(f, &["max_priority_fee", "maxPriorityFee"], "1.5", true)?;
+    let max_value_wei = wei(f, &["max_value_wei", "maxValueWei"])?;
+    let max_value_wei_per_day = wei(f, &["max_value_wei_per_day", "maxValueWeiPerDay"])?;
     let contract_state = f
         .object(&["contract_state", "contractState"])?
         .map(Value::Object)
@@ -130,6 +130,7 @@ pub(super) fn create_agent(f: &Fields) -> Result<AgentRequest<NewAgent>, Protoco
         Some(p @ Value::Object(_)) => Some(p.clone()),
         Some(_) => return Err(invalid("policy must be an object")),
     };
+    let agent_id = f.agent_id()?;
     let body = NewAgent {
         contract_id: contract_id.trim().to_string(),
         name: f.string(&["name"])?.unwrap_or_default(),
@@ -140,11 +141,19 @@ pub(super) fn create_agent(f: &Fields) -> Result<AgentRequest<NewAgent>, Protoco
         owner: f.string(&["owner"])?.filter(|o| !o.is_empty()),
         contract_state,
         policy,
+        max_value_wei,
+        max_value_wei_per_day,
     };
-    Ok(AgentRequest {
-        agent_id: f.agent_id()?,
-        body,
-    })
+    Ok(AgentRequest { agent_id, body })
+}
+
+/// An amount of wei: a whole number that fits in 256 bits, 0 when left out.
+fn wei(f: &Fields, names: &[&str]) -> Result<String, ProtocolError> {
+    let text = decimal(f, names, "0", false)?;
+    let value: alloy::primitives::U256 = text
+        .parse()
+        .map_err(|_| invalid(format!("{} `{text}` is too large", names[0])))?;
+    Ok(value.to_string())
 }
 
 /// A number sent as a string (or a JSON number): digits, with a fraction when
@@ -218,6 +227,7 @@ pub(super) fn create_function(f: &Fields) -> Result<AgentRequest<NewFunction>, P
             )));
         }
     }
+    let agent_id = f.agent_id()?;
     let body = NewFunction {
         function_name: function_name.trim().to_string(),
         function_signature,
@@ -226,16 +236,13 @@ pub(super) fn create_function(f: &Fields) -> Result<AgentRequest<NewFunction>, P
         validation_rules: Value::Object(validation_rules),
         abi,
     };
-    Ok(AgentRequest {
-        agent_id: f.agent_id()?,
-        body,
-    })
+    Ok(AgentRequest { agent_id, body })
 }
 
 pub(super) fn create_schedule(f: &Fields) -> Result<AgentRequest<NewSchedule>, ProtocolError> {
     let kind_text = f.required_string(&["schedule_type", "scheduleType"])?;
-    let kind = match kind_text.as_str() {
-        "cron" => {
+    let kind = match ScheduleType::parse(&kind_text) {
+        Some(ScheduleType::Cron) => {
             let expression = f
                 .string(&["cron_expression", "cronExpression"])?
                 .map(|e| e.trim().to_string())
@@ -244,7 +251,7 @@ pub(super) fn create_schedule(f: &Fields) -> Result<AgentRequest<NewSchedule>, P
             check_cron(&expression)?;
             ScheduleKind::Cron(expression)
         }
-        "interval" => {
+        Some(ScheduleType::Interval) => {
             let secs = f
                 .u64(&["interval_seconds", "intervalSeconds"])?
                 .ok_or_else(|| invalid("interval_seconds is required for an interval schedule"))?;
@@ -253,9 +260,9 @@ pub(super) fn create_schedule(f: &Fields) -> Result<AgentRequest<NewSchedule>, P
             }
             ScheduleKind::Interval(secs)
         }
-        other => {
+        None => {
             return Err(invalid(format!(
-                "schedule_type `{other}` is not \"cron\" or \"interval\""
+                "schedule_type `{kind_text}` is not \"cron\" or \"interval\""
             )));
         }
     };

@@ -14,7 +14,8 @@ use crate::model::{
 macro_rules! agent_columns {
     () => {
         "agent_id, contract_id, name, description, status, gas_limit, max_priority_fee, owner, \
-         contract_state, policy, configured, last_executed, created_at, updated_at, created_by"
+         contract_state, policy, configured, last_executed, created_at, updated_at, created_by, \
+         max_value_wei, max_value_wei_per_day"
     };
 }
 
@@ -41,6 +42,8 @@ fn agent(row: &AnyRow) -> Result<Agent> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         created_by: row.try_get("created_by")?,
+        max_value_wei: row.try_get("max_value_wei")?,
+        max_value_wei_per_day: row.try_get("max_value_wei_per_day")?,
     })
 }
 
@@ -315,14 +318,16 @@ impl StoreTx {
         let row = sqlx::query(concat!(
             "INSERT INTO agents (agent_id, contract_id, contract_lc, name, description, status, \
              gas_limit, max_priority_fee, owner, contract_state, policy, configured, \
-             created_at, updated_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $12, $13) \
+             created_at, updated_at, created_by, max_value_wei, max_value_wei_per_day) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $12, $13, $14, $15) \
              ON CONFLICT (agent_id) DO UPDATE SET contract_id = excluded.contract_id, \
              contract_lc = excluded.contract_lc, name = excluded.name, \
              description = excluded.description, status = excluded.status, \
              gas_limit = excluded.gas_limit, max_priority_fee = excluded.max_priority_fee, \
              owner = excluded.owner, contract_state = excluded.contract_state, \
-             policy = COALESCE(excluded.policy, agents.policy), updated_at = excluded.updated_at \
+             policy = COALESCE(excluded.policy, agents.policy), updated_at = excluded.updated_at, \
+             max_value_wei = excluded.max_value_wei, \
+             max_value_wei_per_day = excluded.max_value_wei_per_day \
              RETURNING ",
             agent_columns!()
         ))
@@ -339,6 +344,8 @@ impl StoreTx {
         .bind(a.policy.as_ref().map(text))
         .bind(&at)
         .bind(created_by)
+        .bind(&a.max_value_wei)
+        .bind(&a.max_value_wei_per_day)
         .fetch_one(&mut *self.tx)
         .await?;
         Ok((agent(&row)?, !existed))

@@ -8,6 +8,7 @@
 mod agents;
 mod events;
 mod runs;
+mod spending;
 
 use std::sync::Arc;
 

@@ -88,7 +88,8 @@ fn report(
         session.send(Frame::error(error, id));
         return;
     };
-    let response = if reply == "execute_response" {
+    let executes = [MessageType::WebsocketExecution, MessageType::Execute];
+    let response = if executes.contains(&message_type) {
         // The one shape of every execute outcome.
         Frame::reply(
             reply,

@@ -62,8 +62,7 @@ pub struct Subscriptions {
     session: u64,
     caller: Caller,
     feed: Feed,
-    inbox: mpsc::Sender<Delivery>,
-    subscriber: Subscriber,
+    inbox: Arc<SessionInbox>,
     rx: mpsc::Receiver<Delivery>,
     topics: HashSet<Topic>,
     /// The last seq sent to the client, per agent.
@@ -85,8 +84,7 @@ impl Subscriptions {
             session,
             caller,
             feed,
-            inbox: tx.clone(),
-            subscriber: Arc::new(SessionInbox { tx, control }),
+            inbox: Arc::new(SessionInbox { tx, control }),
             rx,
             topics: HashSet::new(),
             delivered: HashMap::new(),
@@ -148,7 +146,7 @@ impl Subscriptions {
     /// are published before it.
     pub fn deferred(&self) -> Deferred {
         Deferred {
-            tx: self.inbox.clone(),
+            tx: self.inbox.tx.clone(),
         }
     }
 
@@ -167,7 +165,7 @@ impl Subscriptions {
                 format!("a connection follows at most {MAX_TOPICS} agents: unsubscribe first"),
             ));
         }
-        let subscriber = Arc::clone(&self.subscriber);
+        let subscriber: Subscriber = self.inbox.clone();
         self.feed
             .subscribe(&self.caller, topic.clone(), self.session, subscriber)
             .await?;

@@ -30,6 +30,13 @@ impl Command for RegisterContract {
     }
 
     async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Contract> {
+        let allowed = &ctx.allowed_contracts;
+        let address = &self.0.address;
+        if !allowed.is_empty() && !allowed.iter().any(|c| c.eq_ignore_ascii_case(address)) {
+            return Err(AgentError::Forbidden(format!(
+                "contract {address} is not in AGENTPORT_CONTRACT_ALLOWLIST"
+            )));
+        }
         let mut change = ctx.rec.begin().await?;
         let contract = change.tx.upsert_contract(&self.0).await.map_err(internal)?;
         ctx.rec.commit(change, &contract.address).await?;
@@ -148,8 +155,7 @@ impl Command for SetSchedule {
             tx.upsert_schedule(id, request, next.as_deref()).await
         })
         .await?;
-        let status = crate::agents::recorder::status_of(&agent, Some(&saved));
-        change.emit(id, status).await?;
+        change.emit_status(&agent).await?;
         ctx.rec.commit(change, &agent.contract_id).await?;
         if agent.is_running() {
             ctx.runner.schedule(id);

@@ -1,14 +1,14 @@
 //! Guard and act: every proposal is checked against its function's rules and
-//! the agent's limits; those that pass are sent, one at a time.
+//! the server's limits; those that pass are sent, one at a time.
 
+use alloy::primitives::U256;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{Cycle, Env, Target};
+use super::{Cycle, Env, Target, spend};
 use crate::{
     agents::{
-        executor::evm::parse_value,
-        guard::{self, Proposal},
+        guard::{self, Checked, Limits, Proposal},
         outcome::{ActionOutcome, CallResult},
         policy::Policy,
     },
@@ -25,21 +25,38 @@ pub(super) async fn act(
     cancel: &CancellationToken,
 ) {
     let agent = &target.details.agent;
-    let max_actions = Policy::max_actions(agent.policy.as_ref(), env.settings.max_actions);
+    let settings = env.settings;
+    let max_actions = Policy::max_actions(agent.policy.as_ref(), settings.max_actions);
+    let limits = Limits {
+        gas_limit: &agent.gas_limit,
+        max_value_wei: agent.max_value_wei.parse().unwrap_or(U256::ZERO),
+        contract: &target.contract.address,
+        allowed_contracts: &settings.allowed_contracts,
+    };
     for (index, proposal) in proposals.into_iter().enumerate() {
         let verdict = if index >= max_actions {
             Err(format!("over the limit of {max_actions} action(s) per run"))
         } else {
-            guard::check(&proposal, &target.details.functions, &agent.gas_limit)
+            guard::check(&proposal, &target.details.functions, &limits)
         };
-        if let Err(reason) = verdict {
-            reject(cycle, &proposal, reason).await;
-            continue;
-        }
+        let checked = match verdict {
+            Ok(checked) => checked,
+            Err(reason) => {
+                reject(cycle, &proposal, reason).await;
+                continue;
+            }
+        };
         if cancel.is_cancelled() {
             break;
         }
-        send(cycle, target, &proposal).await;
+        let value = checked.value.unwrap_or_default();
+        if let Err(reason) = spend::reserve(env.rec, agent, value).await {
+            reject(cycle, &proposal, reason).await;
+            continue;
+        }
+        if !send(cycle, target, &proposal, checked).await {
+            spend::release(env.rec, agent, value).await;
+        }
     }
 }
 
@@ -52,20 +69,17 @@ async fn reject(cycle: &mut Cycle<'_>, proposal: &Proposal, reason: String) {
     cycle.results.push(outcome);
 }
 
-/// Sends one guarded proposal and records what became of it.
-async fn send(cycle: &mut Cycle<'_>, target: &Target<'_>, proposal: &Proposal) {
-    let function = target
-        .function(&proposal.function)
-        .expect("the guard found it");
+/// Sends one guarded proposal and records what became of it. Returns whether
+/// the transaction went through.
+async fn send(
+    cycle: &mut Cycle<'_>,
+    target: &Target<'_>,
+    proposal: &Proposal,
+    checked: Checked<'_>,
+) -> bool {
+    let function = checked.function;
     let name = &function.function_name;
-    let value = match proposal.value.as_deref().map(parse_value).transpose() {
-        Ok(value) => value,
-        Err(reason) => {
-            cycle.fail(format!("{}: {reason}", proposal.function)).await;
-            return;
-        }
-    };
-    let call = target.call(function, &proposal.args, value);
+    let call = target.call(function, &proposal.args, checked.value);
     let line = format!("Sending {name}({})", args_text(&proposal.args));
     cycle.log(LogLevel::Info, line).await;
     cycle.acted = true;
@@ -93,11 +107,13 @@ async fn send(cycle: &mut Cycle<'_>, target: &Target<'_>, proposal: &Proposal) {
             } else {
                 cycle.fail(line).await;
             }
+            success
         }
         Err(error) => {
             let result = CallResult::Failed(error.clone());
             cycle.results.push(ActionOutcome::new(name, params, result));
             cycle.fail(format!("{name} failed: {error}")).await;
+            false
         }
     }
 }

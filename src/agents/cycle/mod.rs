@@ -6,6 +6,7 @@ mod act;
 mod decide;
 mod observe;
 mod record;
+mod spend;
 
 use serde_json::{Map, Value, json};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -28,8 +29,11 @@ use crate::{
 pub struct RuntimeSettings {
     /// Where reads and writes go; `None`: runs can only say so.
     pub executor: Option<Executor>,
-    /// Most actions one run may take unless the policy says otherwise.
+    /// Most actions one run may take; a policy's `max_actions` may only lower it.
     pub max_actions: usize,
+    /// Contracts the key may call (`AGENTPORT_CONTRACT_ALLOWLIST`), lowercase;
+    /// empty: any.
+    pub allowed_contracts: Vec<String>,
     /// The LLM endpoint for `llm` policies, if a key is configured.
     pub llm: Option<LlmClient>,
     /// Where notifications are sent from.

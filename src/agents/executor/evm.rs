@@ -6,12 +6,12 @@
 use std::{future::Future, time::Duration};
 
 use alloy::{
-    dyn_abi::{DynSolType, DynSolValue, FunctionExt, JsonAbiExt, Specifier},
+    dyn_abi::{DynSolValue, FunctionExt, JsonAbiExt},
     hex,
     json_abi::Function as AbiFunction,
     network::{EthereumWallet, TransactionBuilder},
     primitives::{
-        Address, U256,
+        Address,
         utils::{ParseUnits, parse_units},
     },
     providers::{DynProvider, Provider, ProviderBuilder},
@@ -22,7 +22,10 @@ use alloy::{
 use serde_json::{Value, json};
 
 use super::{Call, WriteOutcome};
-use crate::agents::retry::{Attempt, GaveUp, Retry};
+use crate::{
+    agents::retry::{Attempt, GaveUp, Retry},
+    model::abi,
+};
 
 /// Calls that change nothing are tried again when the node asks for it (429,
 /// 503): a rate-limited provider is the common case.
@@ -200,7 +203,7 @@ fn encode(call: &Call<'_>) -> Result<(AbiFunction, Address, alloy::primitives::B
     let abi = call
         .abi
         .ok_or_else(|| format!("{} has no ABI entry to encode a call with", call.signature))?;
-    let function = crate::model::abi::function(abi)
+    let function = abi::function(abi)
         .map_err(|e| format!("the ABI entry of {} is not valid: {e}", call.signature))?;
     let to: Address = call
         .address
@@ -214,30 +217,15 @@ fn encode(call: &Call<'_>) -> Result<(AbiFunction, Address, alloy::primitives::B
             call.args.len()
         ));
     }
-    let values = function
-        .inputs
+    let values = abi::inputs(&function)?
         .iter()
         .zip(call.args)
-        .map(|(param, arg)| {
-            let ty: DynSolType = param
-                .resolve()
-                .map_err(|e| format!("type of `{}`: {e}", param.name))?;
-            ty.coerce_str(&arg_text(arg))
-                .map_err(|e| format!("argument `{}` ({}): {e}", param.name, param.ty))
-        })
+        .map(|(input, arg)| abi::coerce(input, arg))
         .collect::<Result<Vec<_>, String>>()?;
     let data = function
         .abi_encode_input(&values)
         .map_err(|e| format!("cannot encode {}: {e}", call.signature))?;
     Ok((function, to, data.into()))
-}
-
-/// Arguments arrive as JSON; the ABI coercion reads text.
-fn arg_text(arg: &Value) -> String {
-    match arg {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// Decoded outputs: one value as itself, several as an array.
@@ -304,12 +292,6 @@ pub fn gwei_to_wei(gwei: &str) -> Result<u128, String> {
         }
         _ => Err(format!("max_priority_fee `{gwei}` is not a number")),
     }
-}
-
-/// Parses a decimal amount of wei for payable calls.
-pub fn parse_value(text: &str) -> Result<U256, String> {
-    text.parse::<U256>()
-        .map_err(|_| format!("value `{text}` is not an amount of wei"))
 }
 
 #[cfg(test)]

@@ -62,6 +62,8 @@ impl HttpExecutor {
             "inputs": call.args,
             "type": kind,
             "gasLimit": gas_limit.map(|g| g.to_string()),
+            // Wei with a payable call, as a decimal string.
+            "value": call.value.map(|v| v.to_string()),
             "maxPriorityFee": fee,
         })
     }

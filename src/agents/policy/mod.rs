@@ -40,11 +40,12 @@ impl Policy {
         }
     }
 
-    /// Most actions one run may take (`max_actions` in the policy).
-    pub fn max_actions(policy: Option<&Value>, default: usize) -> usize {
+    /// Most actions one run may take: the policy's `max_actions`, never more
+    /// than the server's `cap`.
+    pub fn max_actions(policy: Option<&Value>, cap: usize) -> usize {
         policy
             .and_then(|p| p.get("max_actions"))
             .and_then(Value::as_u64)
-            .map_or(default, |n| n as usize)
+            .map_or(cap, |n| usize::try_from(n).unwrap_or(usize::MAX).min(cap))
     }
 }
