@@ -9,7 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::state::{AppState, Phase};
 use crate::{
-    agents::{Manager, Runtime, runner::Everything, runtime::RuntimeSettings},
+    agents::{
+        Manager, Runtime, manager::Rules, outbound::Targets, runner::Everything,
+        runtime::RuntimeSettings,
+    },
     auth::Authenticator,
     config::Config,
     http,
@@ -108,7 +111,11 @@ impl App {
             Arc::new(Everything),
         );
         let runner = Arc::new(runtime.clone());
-        let manager = Manager::new(store.clone(), hub, runner, allowed_contracts(&config));
+        let rules = Rules {
+            allowed_contracts: allowed_contracts(&config),
+            targets: targets(&config),
+        };
+        let manager = Manager::new(store.clone(), hub, runner, rules);
         let state = Arc::new(AppState::new(&config, manager, auth));
         runtime.resume().await?;
         Ok(App {
@@ -301,7 +308,7 @@ fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
             LlmClient::new(
                 &config.openai_base_url,
                 key.clone(),
-                &config.model,
+                llm_models(config),
                 config.llm_timeout,
             )
             .map_err(anyhow::Error::msg)?,
@@ -315,6 +322,8 @@ fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
         smtp_from: config.smtp_from.clone(),
         attempts: config.notify_attempts,
         backoff: config.notify_backoff,
+        targets: targets(config),
+        per_hour: config.notifications_per_hour,
         ..NotifierSettings::default()
     });
     Ok(RuntimeSettings {
@@ -324,6 +333,27 @@ fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
         llm,
         notifier,
     })
+}
+
+/// The models `llm` policies may name, the default first.
+fn llm_models(config: &Config) -> Vec<String> {
+    let listed: Vec<String> = config
+        .llm_models
+        .iter()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if listed.is_empty() {
+        vec![config.model.clone()]
+    } else {
+        listed
+    }
+}
+
+fn targets(config: &Config) -> Targets {
+    Targets {
+        allow_private: config.allow_private_targets,
+    }
 }
 
 /// `AGENTPORT_CONTRACT_ALLOWLIST`, lowercase, without blanks.

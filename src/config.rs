@@ -163,6 +163,17 @@ pub struct Config {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub path_tokens: bool,
 
+    /// Let notifications reach private, local and link-local addresses (tests,
+    /// private deployments). Off: webhook and Discord URLs must resolve to
+    /// public addresses, when configured and at every send.
+    #[arg(long, env = "AGENTPORT_ALLOW_PRIVATE_TARGETS", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_private_targets: bool,
+
+    /// Notifications one agent may send per hour (every channel counted).
+    #[arg(long, env = "AGENTPORT_NOTIFICATIONS_PER_HOUR", default_value_t = 60)]
+    pub notifications_per_hour: u32,
+
     /// Browser origins allowed to open the WebSocket and call the REST API,
     /// comma-separated (`*` for any, `http://localhost:*` for any local port).
     /// Same-origin pages are always allowed, and `http://localhost:*` too while
@@ -216,6 +227,12 @@ pub struct Config {
     /// Model of `llm` policies that name none.
     #[arg(long, env = "AGENTPORT_MODEL", default_value = "gpt-4o-mini")]
     pub model: String,
+
+    /// The models `llm` policies may name, comma-separated; the first is the
+    /// default (then AGENTPORT_MODEL is not used). Empty: AGENTPORT_MODEL only.
+    /// A client never picks a model the operator did not pay for.
+    #[arg(long, env = "AGENTPORT_LLM_MODELS", value_delimiter = ',')]
+    pub llm_models: Vec<String>,
 
     /// Seconds one LLM request may take (it is retried twice on failure).
     #[arg(long = "llm-timeout-secs", value_name = "SECS", env = "AGENTPORT_LLM_TIMEOUT_SECS", default_value = "30", value_parser = parse_secs)]
@@ -325,8 +342,10 @@ impl Config {
         config.host = "127.0.0.1".into();
         config.port = 0;
         config.database_url = database_url.into();
-        // Tests sign with anvil's well-known keys on an open server.
+        // Tests sign with anvil's well-known keys on an open server, and
+        // notify receivers they start on 127.0.0.1.
         config.allow_unauthenticated = true;
+        config.allow_private_targets = true;
         config
     }
 

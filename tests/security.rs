@@ -530,3 +530,43 @@ async fn an_open_server_with_a_signing_key_refuses_to_start() {
     config.tokens = Some(agentport::config::Secret::new(format!("admin:{ADMIN}")));
     assert!(App::bind(config).await.is_ok());
 }
+
+#[tokio::test]
+async fn notifications_may_not_point_into_the_servers_network() {
+    let server = TestServer::start_with(|c| c.allow_private_targets = false).await;
+    let mut client = Client::new(server.connect("probe").await);
+    client
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": "probe", "contractId": TOKEN}),
+        )
+        .await;
+    for url in [
+        "http://127.0.0.1:8080/admin",
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://localhost:6379/",
+        "http://[::1]:5432/",
+        "http://0x7f000001/",
+    ] {
+        for (kind, key) in [("webhook", "url"), ("discord", "webhookUrl")] {
+            let message = client
+                .fails(
+                    "create_notification",
+                    json!({"agent_id": "probe", "notification_type": kind,
+                           "configuration": {key: url}}),
+                )
+                .await;
+            assert!(message.contains(key), "{url}: {message}");
+        }
+    }
+    let details = ask(&mut client, "get_agent", json!({"agent_id": "probe"})).await;
+    assert_eq!(details["notifications"], json!([]));
+    server.shutdown().await.unwrap();
+}

@@ -351,3 +351,50 @@ async fn every_notification_channel_delivers_and_a_failure_is_an_event() {
     assert_eq!(receivers.received("/broken").len(), 2);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_policy_may_name_only_the_models_the_operator_allows() {
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let llm = FakeServer::start().await;
+    llm.script(
+        "/v1/chat/completions",
+        vec![(
+            200,
+            json!({"choices": [{"message": {"role": "assistant", "content": "ok"}}]}),
+        )],
+    );
+    let (rpc, base) = (anvil.url.clone(), llm.url("/v1"));
+    let server = TestServer::start_with(move |c| {
+        c.evm_rpc_url = Some(rpc);
+        c.evm_private_key = Some(Secret::new(OWNER_KEY));
+        c.openai_api_key = Some(Secret::new("sk-test-key"));
+        c.openai_base_url = base;
+        c.llm_models = vec!["cheap-model".into(), "other-model".into()];
+    })
+    .await;
+    let mut client = Client::new(server.connect("pricey").await);
+    let policy = json!({"kind": "llm", "model": "expensive-model"});
+    configure(&mut client, "pricey", &token.to_string(), policy).await;
+    let outcome = execute(&mut client, "pricey").await;
+    assert_eq!(outcome["status"], "error");
+    let message = outcome["message"].as_str().unwrap();
+    assert!(message.contains("AGENTPORT_LLM_MODELS"), "{message}");
+    assert!(
+        llm.received("/v1/chat/completions").is_empty(),
+        "never asked"
+    );
+    // No model named: the first allowed one.
+    configure(
+        &mut client,
+        "pricey",
+        &token.to_string(),
+        json!({"kind": "llm"}),
+    )
+    .await;
+    let outcome = execute(&mut client, "pricey").await;
+    assert_eq!(outcome["status"], "success", "{outcome}");
+    let asked = &llm.received("/v1/chat/completions")[0];
+    assert_eq!(asked.body["model"], "cheap-model");
+    server.shutdown().await.unwrap();
+}

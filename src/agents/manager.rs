@@ -8,6 +8,7 @@ use std::{future::Future, sync::Arc};
 use super::{
     access::{self, Access},
     feed::Feed,
+    outbound::Targets,
     recorder::{Recorder, internal},
     runner::Runner,
 };
@@ -39,6 +40,16 @@ pub struct Context {
     pub(super) runner: Arc<dyn Runner>,
     /// Contracts the signing key may call, lowercase; empty: any.
     pub(super) allowed_contracts: Arc<[String]>,
+    /// Where notification URLs may point.
+    pub(super) targets: Targets,
+}
+
+/// What the domain enforces whatever clients ask.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Contracts the signing key may call, lowercase; empty: any.
+    pub allowed_contracts: Vec<String>,
+    pub targets: Targets,
 }
 
 #[derive(Debug, Clone)]
@@ -48,19 +59,15 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(
-        store: Store,
-        hub: Arc<Hub>,
-        runner: Arc<dyn Runner>,
-        allowed_contracts: Vec<String>,
-    ) -> Self {
+    pub fn new(store: Store, hub: Arc<Hub>, runner: Arc<dyn Runner>, rules: Rules) -> Self {
         let rec = Recorder { store, hub };
         Self {
             feed: Feed::new(rec.clone()),
             ctx: Context {
                 rec,
                 runner,
-                allowed_contracts: allowed_contracts.into(),
+                allowed_contracts: rules.allowed_contracts.into(),
+                targets: rules.targets,
             },
         }
     }

@@ -14,6 +14,7 @@ pub mod feed;
 pub mod guard;
 pub mod manager;
 pub mod notify;
+pub mod outbound;
 pub mod outcome;
 pub mod policy;
 mod recorder;

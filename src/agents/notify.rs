@@ -8,7 +8,12 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+use std::{num::NonZeroU32, sync::Arc};
+
+use governor::{DefaultKeyedRateLimiter, Quota};
+
 use super::{
+    outbound::Targets,
     outcome::ActionOutcome,
     recorder::Recorder,
     retry::{Attempt, GaveUp, Retry},
@@ -36,6 +41,9 @@ pub struct Notifier {
     smtp_url: Option<Secret>,
     smtp_from: String,
     retry: Retry,
+    targets: Targets,
+    /// Notifications per agent and hour, every channel counted.
+    limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
 }
 
 impl Default for Notifier {
@@ -54,6 +62,10 @@ pub struct NotifierSettings {
     pub attempts: u32,
     pub backoff: Duration,
     pub timeout: Duration,
+    /// Where webhook and Discord URLs may point.
+    pub targets: Targets,
+    /// Notifications one agent may send per hour (0: no limit).
+    pub per_hour: u32,
 }
 
 impl Default for NotifierSettings {
@@ -66,19 +78,21 @@ impl Default for NotifierSettings {
             attempts: 3,
             backoff: Duration::from_millis(500),
             timeout: Duration::from_secs(10),
+            targets: Targets::default(),
+            per_hour: 60,
         }
     }
 }
 
 impl Notifier {
     pub fn new(settings: NotifierSettings) -> Self {
-        crate::tls::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()
-            .unwrap_or_default();
+        let http = settings.targets.client(settings.timeout);
+        let limiter = NonZeroU32::new(settings.per_hour)
+            .map(|n| Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_hour(n))));
         Self {
             http,
+            targets: settings.targets,
+            limiter,
             telegram_api: settings.telegram_api.trim_end_matches('/').to_string(),
             telegram_token: settings.telegram_token,
             smtp_url: settings.smtp_url,
@@ -125,6 +139,12 @@ impl Notifier {
         let stop = stop.clone();
         tasks.spawn(async move {
             for target in targets {
+                if notifier.over_limit(&agent.agent_id) {
+                    let line = "a notification was not sent: over the agent's hourly limit";
+                    let event = events::log(&agent.agent_id, LogLevel::Warning, line, &now());
+                    let _ = rec.emit(&agent, event).await;
+                    continue;
+                }
                 let delivered = tokio::select! {
                     _ = stop.cancelled() => Err("the server stopped before it was sent".to_string()),
                     delivered = notifier.deliver(&target, &report) => delivered,
@@ -138,6 +158,13 @@ impl Notifier {
                 }
             }
         });
+    }
+
+    /// Whether the agent has sent all it may this hour (this one counts).
+    fn over_limit(&self, agent_id: &str) -> bool {
+        self.limiter
+            .as_ref()
+            .is_some_and(|l| l.check_key(&agent_id.to_string()).is_err())
     }
 
     /// One notification, retried with exponential backoff.
@@ -174,8 +201,9 @@ impl Notifier {
                     Some(other) => other.to_string(),
                     None => return Err("configuration.chatId is missing".into()),
                 };
+                // The operator's API, not a client's URL: no target check.
                 let url = format!("{}/bot{}/sendMessage", self.telegram_api, token.expose());
-                self.post(&url, &json!({"chat_id": chat, "text": text}))
+                self.send_json(&url, &json!({"chat_id": chat, "text": text}))
                     .await
             }
             NotificationType::Email => {
@@ -186,6 +214,14 @@ impl Notifier {
     }
 
     async fn post(&self, url: &str, body: &Value) -> Result<(), String> {
+        self.targets
+            .check_url(url)
+            .await
+            .map_err(|why| format!("the URL {why}"))?;
+        self.send_json(url, body).await
+    }
+
+    async fn send_json(&self, url: &str, body: &Value) -> Result<(), String> {
         let response = self
             .http
             .post(url)

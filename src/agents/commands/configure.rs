@@ -12,7 +12,7 @@ use crate::{
     },
     model::{
         Agent, AgentError, Caller, Contract, Function, NewAgent, NewContract, NewFunction,
-        NewNotification, NewSchedule, Notification, Schedule, format_time,
+        NewNotification, NewSchedule, Notification, NotificationType, Schedule, format_time,
     },
     protocol::events,
     store::{AgentUpdate, StoreTx},
@@ -180,6 +180,7 @@ impl Command for SetNotification {
 
     async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Notification> {
         let id = &self.agent_id;
+        check_target(ctx, &self.notification).await?;
         let (change, agent, saved) = save_part(ctx, id, "notification", async |tx| {
             tx.upsert_notification(id, &self.notification).await
         })
@@ -187,6 +188,18 @@ impl Command for SetNotification {
         ctx.rec.commit(change, &agent.contract_id).await?;
         Ok(saved)
     }
+}
+
+/// A webhook or Discord URL must point where the server may send.
+async fn check_target(ctx: &Context, notification: &NewNotification) -> Result<()> {
+    let kind = notification.notification_type;
+    if !matches!(kind, NotificationType::Webhook | NotificationType::Discord) {
+        return Ok(());
+    }
+    let key = kind.required_key();
+    let url = notification.configuration.get(key).and_then(|v| v.as_str());
+    let checked = ctx.targets.check_url(url.unwrap_or_default()).await;
+    checked.map_err(|why| AgentError::Invalid(format!("configuration.{key} {why}")))
 }
 
 /// Applies `update` to an existing agent and emits what `events` says, in

@@ -20,7 +20,8 @@ use crate::{
 pub struct LlmClient {
     base: String,
     key: Secret,
-    model: String,
+    /// The models policies may name; the first is the default.
+    models: Vec<String>,
     http: reqwest::Client,
     retry: Retry,
 }
@@ -34,7 +35,16 @@ pub struct Decision {
 }
 
 impl LlmClient {
-    pub fn new(base: &str, key: Secret, model: &str, timeout: Duration) -> Result<Self, String> {
+    /// `models`: the allowed models, the default first (never empty).
+    pub fn new(
+        base: &str,
+        key: Secret,
+        models: Vec<String>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        if models.is_empty() {
+            return Err("no LLM model is configured".into());
+        }
         crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -43,7 +53,7 @@ impl LlmClient {
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             key,
-            model: model.to_string(),
+            models,
             http,
             retry: Retry {
                 attempts: 3,
@@ -87,7 +97,7 @@ impl LlmClient {
             system.push_str(extra);
         }
         let body = json!({
-            "model": model.unwrap_or(&self.model),
+            "model": self.model(model)?,
             "messages": [
                 {"role": "system", "content": system},
                 {"role": "user", "content": format!("Observed state: {}", Value::Object(snapshot.clone()))},
@@ -97,6 +107,17 @@ impl LlmClient {
         });
         let answer = self.complete(&body).await?;
         parse_answer(&answer, details)
+    }
+
+    /// The model to ask: the policy's, if the operator allows it, else the default.
+    fn model<'a>(&'a self, asked: Option<&'a str>) -> Result<&'a str, String> {
+        match asked {
+            None => Ok(&self.models[0]),
+            Some(model) if self.models.iter().any(|m| m == model) => Ok(model),
+            Some(model) => Err(format!(
+                "the policy's model `{model}` is not in AGENTPORT_LLM_MODELS"
+            )),
+        }
     }
 
     /// POST /chat/completions, retrying network failures, 429 and 5xx.
