@@ -74,6 +74,7 @@ pub struct App {
 
 impl App {
     pub async fn bind(config: Config) -> anyhow::Result<App> {
+        crate::redact::register_config(&config);
         telemetry::metrics();
         crate::tls::install_crypto_provider();
         let tls = match (&config.tls_cert, &config.tls_key) {

@@ -10,6 +10,7 @@ pub mod hub;
 pub mod model;
 pub mod origins;
 pub mod protocol;
+pub mod redact;
 pub mod registry;
 pub mod server;
 pub mod shutdown;

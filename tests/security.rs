@@ -570,3 +570,123 @@ async fn notifications_may_not_point_into_the_servers_network() {
     assert_eq!(details["notifications"], json!([]));
     server.shutdown().await.unwrap();
 }
+
+/// Distinctive values in every secret setting; every path driven, failures
+/// included (an unreachable RPC whose URL carries a key, notifications that
+/// fail); none of them in any log line, frame or database byte.
+#[tokio::test]
+async fn no_configured_secret_leaves_the_server() {
+    let secrets = [
+        "rpc-password-5f1e",
+        "rpc-path-key-9c3a77d1e5b2",
+        "rpc-query-key-0b9d",
+        "sk-openai-secret-4e2f8a",
+        "telegram-secret-77aa",
+        "smtp-secret-3c1d",
+        "jwt-secret-value-6b0c",
+        "admin-token-secret-8e21",
+        common::chain::OWNER_KEY.trim_start_matches("0x"),
+    ];
+    let rpc = "http://rpcuser:rpc-password-5f1e@127.0.0.1:1/v2/rpc-path-key-9c3a77d1e5b2\
+               ?apikey=rpc-query-key-0b9d";
+    let env = [
+        ("EVM_RPC_URL", rpc),
+        ("EVM_PRIVATE_KEY", common::chain::OWNER_KEY),
+        ("OPENAI_API_KEY", "sk-openai-secret-4e2f8a"),
+        ("OPENAI_BASE_URL", "http://127.0.0.1:1/v1"),
+        ("TELEGRAM_BOT_TOKEN", "123456:telegram-secret-77aa"),
+        ("AGENTPORT_TELEGRAM_API_URL", "http://127.0.0.1:1"),
+        ("SMTP_URL", "smtp://mailer:smtp-secret-3c1d@127.0.0.1:1"),
+        ("AGENTPORT_AUTH", "token"),
+        ("AGENTPORT_TOKENS", "admin:admin-token-secret-8e21"),
+        ("AGENTPORT_JWT_SECRET", "jwt-secret-value-6b0c"),
+        ("AGENTPORT_ALLOW_PRIVATE_TARGETS", "1"),
+        ("AGENTPORT_NOTIFY_ATTEMPTS", "1"),
+        ("RUST_LOG", "debug"),
+    ];
+    let mut process = common::process::Process::start(&env).await;
+    let url = format!("ws://127.0.0.1:{}/ws/agent/leaky", process.port);
+    let mut request = url.into_client_request().unwrap();
+    let auth = HeaderValue::from_static("Bearer admin-token-secret-8e21");
+    request.headers_mut().insert("authorization", auth);
+    let mut client = Client::new(tokio_tungstenite::connect_async(request).await.unwrap().0);
+    common::client::wizard(&mut client, "leaky", TOKEN).await;
+    for (kind, configuration) in [
+        ("telegram", json!({"chatId": "42"})),
+        (
+            "webhook",
+            json!({"url": "http://127.0.0.1:1/hook?token=hook-secret-1a2b"}),
+        ),
+    ] {
+        client
+            .ok(
+                "create_notification",
+                json!({"agent_id": "leaky", "notification_type": kind,
+                       "configuration": configuration}),
+            )
+            .await;
+    }
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": "leaky", "contractId": TOKEN,
+                                   "policy": {"kind": "llm"}}),
+        )
+        .await;
+    let outcome = ask(
+        &mut client,
+        "websocket_execution",
+        json!({"agent_id": "leaky"}),
+    )
+    .await;
+    assert_eq!(outcome["status"], "error", "{outcome}");
+    // The notifications fail, and say so in events.
+    let mut failures = 0;
+    while failures < 3 {
+        let frame = client.until("log").await;
+        if frame["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("notification failed")
+        {
+            failures += 1;
+        }
+    }
+    let details = ask(&mut client, "get_agent", json!({"agent_id": "leaky"})).await;
+    assert_eq!(details["notifications"].as_array().unwrap().len(), 4);
+    let frames: String = client.frames.iter().map(Value::to_string).collect();
+    drop(client);
+    process.signal("TERM");
+    let mut logs = String::new();
+    while let Ok(Some(line)) = process.logs.next_line().await {
+        logs.push_str(&line);
+    }
+    assert!(
+        frames.contains("EVM node unreachable"),
+        "the failure is reported"
+    );
+    assert!(
+        logs.contains("notification failed"),
+        "failed deliveries are logged"
+    );
+    assert!(
+        !frames.contains("hook-secret-1a2b"),
+        "a URL's query value in a frame"
+    );
+    assert!(
+        !logs.contains("hook-secret-1a2b"),
+        "a URL's query value in the logs"
+    );
+    let db = std::fs::read(process.dir.path().join("agentport.db")).unwrap();
+    let wal = std::fs::read(process.dir.path().join("agentport.db-wal")).unwrap_or_default();
+    let stored = format!(
+        "{}{}",
+        String::from_utf8_lossy(&db),
+        String::from_utf8_lossy(&wal)
+    );
+    for secret in secrets {
+        assert!(!logs.contains(secret), "{secret} is in the logs");
+        assert!(!frames.contains(secret), "{secret} is in a frame");
+        assert!(!stored.contains(secret), "{secret} is in the database");
+    }
+}

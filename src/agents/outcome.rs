@@ -58,7 +58,14 @@ pub struct ActionOutcome {
 }
 
 impl ActionOutcome {
+    /// An outcome as it may leave the server: error texts redacted.
     pub fn new(function: &str, params: Value, result: CallResult) -> Self {
+        let result = match result {
+            CallResult::Failed(error) => {
+                CallResult::Failed(crate::redact::clean(&error).into_owned())
+            }
+            other => other,
+        };
         Self {
             function: function.to_string(),
             params,

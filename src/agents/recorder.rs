@@ -7,7 +7,7 @@ use axum::extract::ws::Utf8Bytes;
 
 use crate::{
     hub::{Event, Hub},
-    model::{Agent, AgentError, Schedule, StoredEvent},
+    model::{Agent, AgentError, EventBody, EventKind, Schedule, StoredEvent},
     protocol::events::{self, EventFrame, Status},
     store::{Store, StoreError, StoreTx},
 };
@@ -32,11 +32,24 @@ pub struct Change {
     events: Vec<StoredEvent>,
 }
 
+/// An event as it may leave the server: rendered, then redacted.
+struct Redacted(EventFrame);
+
+impl EventBody for Redacted {
+    fn kind(&self) -> EventKind {
+        self.0.kind()
+    }
+
+    fn render(&self, seq: u64) -> String {
+        crate::redact::clean(&self.0.render(seq)).into_owned()
+    }
+}
+
 impl Change {
     pub async fn emit(&mut self, agent_id: &str, event: EventFrame) -> Result<()> {
         let stored = self
             .tx
-            .append_event(agent_id, event)
+            .append_event(agent_id, Redacted(event))
             .await
             .map_err(internal)?;
         self.events.push(stored);

@@ -53,9 +53,12 @@ impl Frame {
         if let Some(id) = id {
             object.insert("id".into(), id.clone());
         }
+        // Every reply passes the one redaction step (URL credentials, query
+        // values, configured secrets).
+        let text = Value::Object(object).to_string();
         Frame {
             kind,
-            text: Value::Object(object).to_string(),
+            text: crate::redact::clean(&text).into_owned(),
         }
     }
 

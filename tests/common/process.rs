@@ -35,6 +35,8 @@ impl Process {
             .env_clear()
             .env("PORT", "0")
             .env("RUST_LOG", "info")
+            // Test receivers listen on 127.0.0.1, like `Config::for_tests`.
+            .env("AGENTPORT_ALLOW_PRIVATE_TARGETS", "1")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -62,7 +62,8 @@ struct Cycle<'a> {
 impl Cycle<'_> {
     /// A log line: kept for the reply and the run, and streamed as an event.
     async fn log(&mut self, level: LogLevel, message: impl Into<String>) {
-        let line = LogLine::new(level, message.into());
+        let message = crate::redact::clean(&message.into()).into_owned();
+        let line = LogLine::new(level, message);
         let event = events::log(&self.agent.agent_id, level, &line.message, &line.timestamp);
         self.logs.push(line);
         if let Err(error) = self.rec.emit(&self.agent, event).await {
@@ -71,7 +72,7 @@ impl Cycle<'_> {
     }
 
     async fn fail(&mut self, message: impl Into<String>) {
-        let message = message.into();
+        let message = crate::redact::clean(&message.into()).into_owned();
         self.log(LogLevel::Error, message.clone()).await;
         self.errors.push(message);
     }

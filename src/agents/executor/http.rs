@@ -35,12 +35,14 @@ impl HttpExecutor {
             .json(&body)
             .send()
             .await
-            .map_err(|e| format!("contract API unreachable: {e}"))?;
+            .map_err(|e| format!("contract API unreachable: {}", e.without_url()))?;
         let status = response.status();
-        let reply: Value = response
-            .json()
-            .await
-            .map_err(|e| format!("contract API answered {status} without JSON: {e}"))?;
+        let reply: Value = response.json().await.map_err(|e| {
+            format!(
+                "contract API answered {status} without JSON: {}",
+                e.without_url()
+            )
+        })?;
         match reply.get("success").and_then(Value::as_bool) {
             Some(true) => Ok(reply.get("data").cloned().unwrap_or(Value::Null)),
             Some(false) => Err(reply

@@ -140,13 +140,13 @@ impl LlmClient {
             .json(body)
             .send()
             .await
-            .map_err(|e| Attempt::Again(format!("{e}")))?;
+            .map_err(|e| Attempt::Again(format!("{}", e.without_url())))?;
         let status = response.status();
         if status.is_success() {
-            return response
-                .json::<Value>()
-                .await
-                .map_err(|e| Attempt::Fatal(format!("malformed answer (not JSON): {e}")));
+            return response.json::<Value>().await.map_err(|e| {
+                let e = e.without_url();
+                Attempt::Fatal(format!("malformed answer (not JSON): {e}"))
+            });
         }
         let text = response.text().await.unwrap_or_default();
         let text: String = text.chars().take(300).collect();
