@@ -115,9 +115,10 @@ impl App {
         let rules = Rules {
             allowed_contracts: allowed_contracts(&config),
             targets: targets(&config),
+            max_agents_per_owner: config.max_agents_per_owner,
         };
         let manager = Manager::new(store.clone(), hub, runner, rules);
-        let state = Arc::new(AppState::new(&config, manager, auth));
+        let state = Arc::new(AppState::new(&config, manager, auth)?);
         runtime.resume().await?;
         Ok(App {
             config,
@@ -164,8 +165,8 @@ impl App {
         let addr = listener.local_addr()?;
         let accepting = tokio::spawn(server::accept_loop(listener, serving));
         let reloading = tokio::spawn(reload_on_sighup(tls, stop.clone()));
-        let pruning = tokio::spawn(prune_events(
-            state.manager.clone(),
+        let pruning = tokio::spawn(prune(
+            Arc::clone(&state),
             config.event_retention_count,
             config.event_retention_days,
             stop.clone(),
@@ -367,8 +368,9 @@ fn allowed_contracts(config: &Config) -> Vec<String> {
         .collect()
 }
 
-/// Applies event retention every minute until `stop`.
-async fn prune_events(manager: Manager, keep: u64, days: u64, stop: CancellationToken) {
+/// Every minute until `stop`: event retention, and quiet client addresses
+/// forgotten by the connection limiter.
+async fn prune(state: Arc<AppState>, keep: u64, days: u64, stop: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
@@ -378,7 +380,12 @@ async fn prune_events(manager: Manager, keep: u64, days: u64, stop: Cancellation
         let cutoff = (days > 0).then(|| {
             crate::model::format_time(chrono::Utc::now() - chrono::Duration::days(days as i64))
         });
-        match manager.prune_events(Some(keep), cutoff.as_deref()).await {
+        state.connections.forget_quiet();
+        match state
+            .manager
+            .prune_events(Some(keep), cutoff.as_deref())
+            .await
+        {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "old events removed"),
             Err(error) => tracing::warn!(%error, "event retention failed"),

@@ -174,6 +174,31 @@ pub struct Config {
     #[arg(long, env = "AGENTPORT_NOTIFICATIONS_PER_HOUR", default_value_t = 60)]
     pub notifications_per_hour: u32,
 
+    /// Messages one WebSocket connection may send per second (bursts of twice
+    /// that); beyond it `rate_limited` errors, and close 1008 when it goes on.
+    /// 0: no limit.
+    #[arg(long, env = "AGENTPORT_WS_MESSAGES_PER_SECOND", default_value_t = 100)]
+    pub ws_messages_per_second: u32,
+
+    /// New WebSocket connections one client address may open per second
+    /// (bursts of twice that); beyond it 429. 0: no limit.
+    #[arg(
+        long,
+        env = "AGENTPORT_WS_CONNECTIONS_PER_SECOND",
+        default_value_t = 20
+    )]
+    pub ws_connections_per_second: u32,
+
+    /// Proxies whose `X-Forwarded-For` names the client, comma-separated
+    /// addresses or ranges (`10.0.0.0/8`). Without it the peer address is the
+    /// client: behind a platform's proxy, set it to the proxy's range.
+    #[arg(long, env = "AGENTPORT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Agents one subject (token, JWT `sub`) may create. 0: no limit.
+    #[arg(long, env = "AGENTPORT_MAX_AGENTS_PER_OWNER", default_value_t = 10_000)]
+    pub max_agents_per_owner: u64,
+
     /// Browser origins allowed to open the WebSocket and call the REST API,
     /// comma-separated (`*` for any, `http://localhost:*` for any local port).
     /// Same-origin pages are always allowed, and `http://localhost:*` too while
@@ -346,6 +371,9 @@ impl Config {
         // notify receivers they start on 127.0.0.1.
         config.allow_unauthenticated = true;
         config.allow_private_targets = true;
+        // Load tests flood on purpose; the abuse tests set their own limits.
+        config.ws_messages_per_second = 0;
+        config.ws_connections_per_second = 0;
         config
     }
 

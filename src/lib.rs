@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod model;
 pub mod origins;
 pub mod protocol;

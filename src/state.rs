@@ -16,6 +16,7 @@ use crate::{
     agents::Manager,
     auth::{Authenticates, Authenticator},
     config::Config,
+    limits::Connections,
     origins::Origins,
     registry::Registry,
 };
@@ -66,6 +67,10 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Which browser pages may call.
     pub origins: Origins,
+    /// New connections per client address, and who the client is.
+    pub connections: Connections,
+    /// Messages per second per connection (0: no limit).
+    pub messages_per_second: u32,
     /// Every connection and session task, so that shutdown can wait for them.
     pub tasks: TaskTracker,
     pub started_at: Instant,
@@ -73,17 +78,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: &Config, manager: Manager, auth: Authenticator) -> Self {
-        Self {
+    pub fn new(config: &Config, manager: Manager, auth: Authenticator) -> anyhow::Result<Self> {
+        Ok(Self {
             ws: SessionSettings::from_config(config),
             registry: Registry::new(config.max_connections),
             manager,
             auth: Arc::new(auth),
             origins: Origins::from_config(config),
+            connections: Connections::from_config(config)?,
+            messages_per_second: config.ws_messages_per_second,
             tasks: TaskTracker::new(),
             started_at: Instant::now(),
             phase: AtomicU8::new(Phase::Starting as u8),
-        }
+        })
     }
 
     pub fn phase(&self) -> Phase {

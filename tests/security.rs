@@ -690,3 +690,103 @@ async fn no_configured_secret_leaves_the_server() {
         assert!(!stored.contains(secret), "{secret} is in the database");
     }
 }
+
+#[tokio::test]
+async fn a_flooding_connection_is_told_to_slow_down_then_closed_with_1008() {
+    let server = TestServer::start_with(|c| c.ws_messages_per_second = 5).await;
+    let mut calm = Client::new(server.connect("calm").await);
+    let mut flood = server.connect("flood").await;
+    for n in 0..20 {
+        common::send_json(&mut flood, json!({"type": "ping", "data": {"n": n}})).await;
+    }
+    let mut limited = 0;
+    for _ in 0..20 {
+        let frame = common::recv_json(&mut flood).await;
+        if frame["data"]["code"] == "rate_limited" {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 5, "{limited} of 20 refused");
+    // Going on: closed with 1008.
+    use futures_util::SinkExt;
+    for _ in 0..200 {
+        let text = json!({"type": "ping"}).to_string();
+        if flood
+            .send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(u16::from(common::recv_close(&mut flood).await.code), 1008);
+    // The other connection carries on.
+    calm.send(json!({"type": "ping", "id": "still"})).await;
+    assert_eq!(calm.until("pong").await["id"], "still");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn new_connections_per_client_address_are_limited() {
+    let server = TestServer::start_with(|c| {
+        c.ws_connections_per_second = 1;
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let mut refused = None;
+    let mut open = Vec::new();
+    for n in 0..10 {
+        match connect(&server, "/ws/agent/x", &[]).await {
+            Ok(client) => open.push(client),
+            Err(status) => {
+                refused = Some((n, status));
+                break;
+            }
+        }
+    }
+    let (n, status) = refused.expect("a refusal");
+    assert_eq!(status, 429);
+    assert!(n >= 2, "the burst is allowed");
+    // Behind a trusted proxy, each forwarded client has its own budget.
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        let forwarded = [("x-forwarded-for", client)];
+        assert!(
+            connect(&server, "/ws/agent/x", &forwarded).await.is_ok(),
+            "{client}"
+        );
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn one_owner_creates_a_bounded_number_of_agents() {
+    let server = TestServer::start_with(|c| c.max_agents_per_owner = 2).await;
+    let mut client = Client::new(server.connect("quota").await);
+    client
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    for id in ["q1", "q2"] {
+        client
+            .ok("create_agent", json!({"agent_id": id, "contractId": TOKEN}))
+            .await;
+    }
+    let reply = ask(
+        &mut client,
+        "create_agent",
+        json!({"agent_id": "q3", "contractId": TOKEN}),
+    )
+    .await;
+    assert_eq!(reply["code"], "conflict", "{reply}");
+    client.until("error").await;
+    // Updating one of its own is not a new agent.
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": "q1", "contractId": TOKEN, "name": "again"}),
+        )
+        .await;
+    server.shutdown().await.unwrap();
+}

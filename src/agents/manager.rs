@@ -42,6 +42,8 @@ pub struct Context {
     pub(super) allowed_contracts: Arc<[String]>,
     /// Where notification URLs may point.
     pub(super) targets: Targets,
+    /// Agents one subject may create (0: no limit).
+    pub(super) max_agents_per_owner: u64,
 }
 
 /// What the domain enforces whatever clients ask.
@@ -50,6 +52,8 @@ pub struct Rules {
     /// Contracts the signing key may call, lowercase; empty: any.
     pub allowed_contracts: Vec<String>,
     pub targets: Targets,
+    /// Agents one subject may create (0: no limit).
+    pub max_agents_per_owner: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +72,7 @@ impl Manager {
                 runner,
                 allowed_contracts: rules.allowed_contracts.into(),
                 targets: rules.targets,
+                max_agents_per_owner: rules.max_agents_per_owner,
             },
         }
     }

@@ -268,6 +268,15 @@ impl StoreTx {
         get_schedule(&mut *self.tx, agent_id).await
     }
 
+    /// How many agents `created_by` has created (and not removed).
+    pub async fn agents_created_by(&mut self, created_by: &str) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM agents WHERE created_by = $1")
+            .bind(created_by)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?.max(0) as u64)
+    }
+
     /// Whether a contract with this address (any case, any chain) is registered.
     pub async fn contract_exists(&mut self, address: &str) -> Result<bool> {
         Ok(sqlx::query("SELECT 1 FROM contracts WHERE address_lc = $1")

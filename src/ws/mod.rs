@@ -6,11 +6,11 @@ mod outbox;
 pub mod session;
 pub mod subscriptions;
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     extract::{
-        Path, Query, State,
+        ConnectInfo, Path, Query, State,
         ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
     },
     http::{HeaderMap, StatusCode, header},
@@ -20,6 +20,7 @@ use axum::{
 pub use dispatch::handle_message;
 
 use crate::{
+    auth::Unauthorized,
     model::Caller,
     registry::{Refused, Registration},
     state::AppState,
@@ -40,13 +41,23 @@ pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     Path(channel): Path<String>,
     Query(query): Query<ConnectQuery>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    caller: Caller,
+    caller: Result<Caller, Unauthorized>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // The cheap refusals first: a flood of bad tokens is throttled too.
+    let client = state.connections.client(peer, &headers);
+    if !state.connections.admit(client) {
+        return Refusal::TooMany.into_response();
+    }
     if let Err(refusal) = check_origin(&state, &headers) {
         return refusal.into_response();
     }
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(unauthorized) => return unauthorized.into_response(),
+    };
     match accept(state, channel, query, caller, upgrade).await {
         Ok(response) => response,
         Err(refusal) => refusal.into_response(),
@@ -63,6 +74,8 @@ enum Refusal {
     Unavailable(&'static str),
     /// A browser page of an origin that is not allowed: 403.
     Origin,
+    /// Too many new connections from this client: 429.
+    TooMany,
 }
 
 impl IntoResponse for Refusal {
@@ -73,6 +86,12 @@ impl IntoResponse for Refusal {
                 (StatusCode::BAD_REQUEST, body).into_response()
             }
             Refusal::NotAnUpgrade(rejection) => not_an_upgrade(rejection),
+            Refusal::TooMany => {
+                metrics::counter!(names::WS_REJECTED, "reason" => "rate").increment(1);
+                let headers = [(header::RETRY_AFTER, "1")];
+                let body = "too many new connections: retry later\n";
+                (StatusCode::TOO_MANY_REQUESTS, headers, body).into_response()
+            }
             Refusal::Origin => {
                 metrics::counter!(names::WS_REJECTED, "reason" => "origin").increment(1);
                 let body = "this origin may not open the agent WebSocket\n";

@@ -6,6 +6,7 @@ use std::{panic::AssertUnwindSafe, sync::Arc};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{FutureExt, SinkExt, StreamExt, stream::SplitSink, stream::SplitStream};
+use governor::DefaultDirectRateLimiter;
 use tokio::time::{self, timeout};
 
 use super::{
@@ -16,8 +17,9 @@ use super::{
 use crate::{
     agents::Command,
     hub::Event,
+    limits,
     model::Caller,
-    protocol::{CloseCode, Frame, ProtocolError},
+    protocol::{CloseCode, ErrorCode, Frame, ProtocolError},
     registry::{Control, Ending, Registration},
     state::{AppState, SessionSettings},
     telemetry::names,
@@ -33,9 +35,33 @@ pub struct Session {
     pub state: Arc<AppState>,
     outbox: Outbox,
     pub subs: Subscriptions,
+    /// Messages per second (`None`: unlimited), and refusals in a row.
+    limiter: Option<DefaultDirectRateLimiter>,
+    strikes: u32,
 }
 
 impl Session {
+    /// Whether this message may be handled now. A refused one is answered
+    /// `rate_limited`; a connection that keeps flooding is closed with 1008.
+    fn admit(&mut self, control: &Control) -> bool {
+        let Some(limiter) = &self.limiter else {
+            return true;
+        };
+        if limiter.check().is_ok() {
+            self.strikes = 0;
+            return true;
+        }
+        self.strikes += 1;
+        metrics::counter!(names::WS_ERRORS, "code" => ErrorCode::RateLimited.as_str()).increment(1);
+        if self.strikes > limits::ABUSE_STRIKES {
+            control.end(Ending::Server(CloseCode::Policy, "rate limit exceeded"));
+        } else {
+            let error = ProtocolError::new(ErrorCode::RateLimited, "too many messages: slow down");
+            self.send(Frame::error(&error, None));
+        }
+        false
+    }
+
     /// Queues a frame for this client. Returns false once the session is closing.
     pub fn send(&self, frame: Frame) -> bool {
         self.outbox.send(frame)
@@ -99,6 +125,8 @@ pub async fn run(
         id: registration.id(),
         channel,
         caller,
+        limiter: limits::messages(state.messages_per_second),
+        strikes: 0,
         state,
         outbox,
         subs,
@@ -173,7 +201,11 @@ async fn read_loop(
         match message {
             // Handled outside of the select above, so shutdown never cuts a
             // handler short.
-            Message::Text(text) => handle_guarded(session, text.as_str(), control).await,
+            Message::Text(text) => {
+                if session.admit(control) {
+                    handle_guarded(session, text.as_str(), control).await;
+                }
+            }
             Message::Binary(_) => {
                 control.end(Ending::Server(
                     CloseCode::Unsupported,

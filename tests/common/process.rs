@@ -35,8 +35,10 @@ impl Process {
             .env_clear()
             .env("PORT", "0")
             .env("RUST_LOG", "info")
-            // Test receivers listen on 127.0.0.1, like `Config::for_tests`.
+            // Like `Config::for_tests`: receivers listen on 127.0.0.1, and
+            // every test client comes from there.
             .env("AGENTPORT_ALLOW_PRIVATE_TARGETS", "1")
+            .env("AGENTPORT_WS_CONNECTIONS_PER_SECOND", "0")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

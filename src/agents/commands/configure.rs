@@ -71,6 +71,7 @@ impl Command for CreateAgent {
                 agent.contract_id
             )));
         }
+        within_quota(ctx, &mut change, &agent_id, caller).await?;
         let (agent, created) = change
             .tx
             .upsert_agent(&agent_id, &agent, &caller.subject)
@@ -87,6 +88,27 @@ impl Command for CreateAgent {
         }
         Ok(agent)
     }
+}
+
+/// A new agent counts against its creator's quota.
+async fn within_quota(
+    ctx: &Context,
+    change: &mut Change,
+    agent_id: &str,
+    caller: &Caller,
+) -> Result<()> {
+    let cap = ctx.max_agents_per_owner;
+    if cap == 0 || change.tx.agent(agent_id).await.map_err(internal)?.is_some() {
+        return Ok(());
+    }
+    let owned = change.tx.agents_created_by(&caller.subject).await;
+    if owned.map_err(internal)? >= cap {
+        return Err(AgentError::Conflict(format!(
+            "{} already has {cap} agents, the most one owner may create",
+            caller.subject
+        )));
+    }
+    Ok(())
 }
 
 /// Saves one part of an agent's configuration with `save` and emits its
