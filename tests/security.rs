@@ -790,3 +790,83 @@ async fn one_owner_creates_a_bounded_number_of_agents() {
         .await;
     server.shutdown().await.unwrap();
 }
+
+/// Base64url without padding, as JWKs write their numbers.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn es256_jwts_verify_with_a_public_key_file_or_a_jwks() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("jwt.pub.pem");
+    std::fs::write(&pem, key.public_key_pem()).unwrap();
+    let point = key.public_key_raw();
+    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
+        "x": base64url(&point[1..33]), "y": base64url(&point[33..65])}]});
+    let jwks_file = dir.path().join("jwks.json");
+    std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+    let signing = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap();
+    let claims = json!({"sub": "bob", "role": "viewer", "agents": "*",
+                        "exp": chrono::Utc::now().timestamp() + 600});
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("k1".into());
+    let token = encode(&header, &claims, &signing).unwrap();
+    for (by_file, by_jwks) in [(Some(pem.clone()), None), (None, Some(jwks_file.clone()))] {
+        let server = TestServer::start_with(|c| {
+            c.auth = AuthMode::Jwt;
+            c.jwt_public_key_file = by_file;
+            c.jwks_file = by_jwks;
+        })
+        .await;
+        let http = reqwest::Client::new();
+        let get = |token: &str| {
+            http.get(server.url("/api/v1/agents"))
+                .bearer_auth(token)
+                .send()
+        };
+        assert_eq!(get(&token).await.unwrap().status().as_u16(), 200);
+        let mut forged = token.clone();
+        forged.replace_range(forged.len() - 4.., "AAAA");
+        assert_eq!(get(&forged).await.unwrap().status().as_u16(), 401);
+        server.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn tokens_may_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(
+        &file,
+        format!("# operators' tokens\nviewer:{VIEWER}\n\nadmin:{ADMIN}:some-agent\n"),
+    )
+    .unwrap();
+    let server = TestServer::start_with(|c| {
+        c.auth = AuthMode::Token;
+        c.tokens_file = Some(file);
+    })
+    .await;
+    let mut viewer = as_(&server, "x", VIEWER).await;
+    let refused = ask(
+        &mut viewer,
+        "start_agent",
+        json!({"agent_id": "some-agent"}),
+    )
+    .await;
+    assert_eq!(refused["code"], "forbidden");
+    let mut admin = as_(&server, "x", ADMIN).await;
+    let out_of_scope = ask(&mut admin, "get_agent", json!({"agent_id": "other-agent"})).await;
+    assert_eq!(out_of_scope["code"], "forbidden");
+    server.shutdown().await.unwrap();
+}

@@ -398,3 +398,52 @@ async fn a_policy_may_name_only_the_models_the_operator_allows() {
     assert_eq!(asked.body["model"], "cheap-model");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn notifications_per_agent_and_hour_are_limited() {
+    let receivers = FakeServer::start().await;
+    let api = FakeServer::start().await;
+    api.script(
+        "/contracts/write",
+        vec![(
+            200,
+            json!({"success": true, "data": {"transactionHash": "0x1"}}),
+        )],
+    );
+    let api_url = api.url("");
+    let server = TestServer::start_with(move |c| {
+        c.contract_api_url = Some(api_url);
+        c.notifications_per_hour = 1;
+    })
+    .await;
+    let agent_id = "chatty-agent";
+    let token = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    let mut client = Client::new(server.connect(agent_id).await);
+    let policy = json!({"kind": "rules", "rules": [{"then": {"function": "transfer", "args": [RECIPIENT, "1"]}}]});
+    configure(&mut client, agent_id, token, policy).await;
+    client
+        .ok(
+            "create_notification",
+            json!({"agent_id": agent_id, "notification_type": "webhook",
+                   "configuration": {"url": receivers.url("/hook")}}),
+        )
+        .await;
+    execute(&mut client, agent_id).await;
+    wait_until("the first run notified", || async {
+        receivers.received("/hook").len() == 1
+    })
+    .await;
+    execute(&mut client, agent_id).await;
+    loop {
+        let log = client.until("log").await;
+        if log["message"].as_str().unwrap().contains("hourly limit") {
+            break;
+        }
+    }
+    assert_eq!(
+        receivers.received("/hook").len(),
+        1,
+        "the second is not sent"
+    );
+    server.shutdown().await.unwrap();
+}

@@ -139,7 +139,7 @@ impl Notifier {
         let stop = stop.clone();
         tasks.spawn(async move {
             for target in targets {
-                if notifier.over_limit(&agent.agent_id) {
+                if notifier.over_limit(&agent.agent_id, &target) {
                     let line = "a notification was not sent: over the agent's hourly limit";
                     let event = events::log(&agent.agent_id, LogLevel::Warning, line, &now());
                     let _ = rec.emit(&agent, event).await;
@@ -160,11 +160,23 @@ impl Notifier {
         });
     }
 
-    /// Whether the agent has sent all it may this hour (this one counts).
-    fn over_limit(&self, agent_id: &str) -> bool {
-        self.limiter
-            .as_ref()
-            .is_some_and(|l| l.check_key(&agent_id.to_string()).is_err())
+    /// Whether the agent, or the email's recipient, has had all it may this
+    /// hour (this one counts).
+    fn over_limit(&self, agent_id: &str, target: &Notification) -> bool {
+        let Some(limiter) = &self.limiter else {
+            return false;
+        };
+        let recipient = match target.notification_type {
+            NotificationType::Email => setting(&target.configuration, "emailAddress").ok(),
+            _ => None,
+        };
+        if limiter.len() > 10_000 {
+            // Keys of agents and recipients quiet for an hour go: bounded memory.
+            limiter.retain_recent();
+        }
+        let over = |key: String| limiter.check_key(&key).is_err();
+        over(format!("agent:{agent_id}"))
+            || recipient.is_some_and(|to| over(format!("email:{}", to.to_ascii_lowercase())))
     }
 
     /// One notification, retried with exponential backoff.
