@@ -215,25 +215,85 @@ async fn roles_decide_rest_calls_too() {
     let server = token_server().await;
     agent(&server, ADMIN, "rest-matrix").await;
     let http = reqwest::Client::new();
-    let call = |method: reqwest::Method, path: &str, token: &str| {
+    let call_with = |method: reqwest::Method, path: &str, token: &str, body: String| {
         http.request(method, server.url(path))
             .bearer_auth(token)
             .header("content-type", "application/json")
-            .body("{}")
+            .body(body)
             .send()
     };
+    let call = |method, path: &str, token: &str| call_with(method, path, token, "{}".into());
     use reqwest::Method;
+    let contract = json!({"address": TOKEN, "chain_id": 31337, "abi": "[]"});
+    let function = json!({"function_name": "balanceOf", "function_signature": "balanceOf(address)",
+                          "function_type": "read"});
+    let schedule = json!({"schedule_type": "interval", "interval_seconds": 60, "is_active": false});
+    let hook =
+        json!({"notification_type": "webhook", "configuration": {"url": "http://127.0.0.1:9/h"}});
     let cases = [
-        (Method::GET, "/api/v1/agents/rest-matrix", 0),
-        (Method::GET, "/api/v1/agents/rest-matrix/runs", 0),
-        (Method::GET, "/api/v1/agents/rest-matrix/events", 0),
-        (Method::POST, "/api/v1/agents/rest-matrix/start", 1),
-        (Method::POST, "/api/v1/agents/rest-matrix/stop", 1),
-        (Method::POST, "/api/v1/agents/rest-matrix/execute", 1),
+        (Method::GET, "/api/v1/agents/rest-matrix", json!({}), 0),
+        (Method::GET, "/api/v1/agents", json!({}), 0),
+        (Method::GET, "/api/v1/agents/rest-matrix/runs", json!({}), 0),
+        (
+            Method::GET,
+            "/api/v1/agents/rest-matrix/events",
+            json!({}),
+            0,
+        ),
+        (
+            Method::POST,
+            "/api/v1/agents/rest-matrix/start",
+            json!({}),
+            1,
+        ),
+        (
+            Method::POST,
+            "/api/v1/agents/rest-matrix/stop",
+            json!({}),
+            1,
+        ),
+        (
+            Method::POST,
+            "/api/v1/agents/rest-matrix/execute",
+            json!({}),
+            1,
+        ),
+        (
+            Method::POST,
+            "/api/v1/agents/rest-matrix/functions",
+            function,
+            1,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/agents/rest-matrix/schedule",
+            schedule,
+            1,
+        ),
+        (
+            Method::POST,
+            "/api/v1/agents/rest-matrix/notifications",
+            hook,
+            1,
+        ),
+        (Method::POST, "/api/v1/contracts", contract, 2),
+        (
+            Method::PUT,
+            "/api/v1/agents/rest-matrix",
+            json!({"contractId": TOKEN}),
+            2,
+        ),
+        (
+            Method::POST,
+            "/api/v1/agents",
+            json!({"contractId": TOKEN}),
+            2,
+        ),
     ];
     for (rank, token) in [VIEWER, OPERATOR, ADMIN].into_iter().enumerate() {
-        for (method, path, least) in &cases {
-            let status = call(method.clone(), path, token).await.unwrap().status();
+        for (method, path, body, least) in &cases {
+            let sent = call_with(method.clone(), path, token, body.to_string());
+            let status = sent.await.unwrap().status();
             if rank >= *least {
                 assert!(status.is_success(), "{token} {method} {path}: {status}");
             } else {
@@ -868,5 +928,47 @@ async fn tokens_may_come_from_a_file() {
     let mut admin = as_(&server, "x", ADMIN).await;
     let out_of_scope = ask(&mut admin, "get_agent", json!({"agent_id": "other-agent"})).await;
     assert_eq!(out_of_scope["code"], "forbidden");
+    server.shutdown().await.unwrap();
+}
+
+/// An RSA key pair made for this test alone (`tests/fixtures`), never used
+/// anywhere else.
+#[tokio::test]
+async fn rs256_jwts_verify_with_a_public_key_file() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let private = std::fs::read(fixtures.join("jwt-rsa-test-only.key.pem")).unwrap();
+    let signing = EncodingKey::from_rsa_pem(&private).unwrap();
+    let public = fixtures.join("jwt-rsa-test-only.pub.pem");
+    let server = TestServer::start_with(|c| {
+        c.auth = AuthMode::Jwt;
+        c.jwt_public_key_file = Some(public);
+        c.jwt_issuer = Some("https://issuer.example".into());
+    })
+    .await;
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let token = |claims: Value| encode(&Header::new(Algorithm::RS256), &claims, &signing).unwrap();
+    let http = reqwest::Client::new();
+    let status = |jwt: String| {
+        let sent = http
+            .get(server.url("/api/v1/agents"))
+            .bearer_auth(jwt)
+            .send();
+        async move { sent.await.unwrap().status().as_u16() }
+    };
+    let good = json!({"sub": "carol", "agents": "*", "iss": "https://issuer.example", "exp": exp});
+    assert_eq!(status(token(good)).await, 200);
+    let stranger = json!({"sub": "carol", "iss": "https://elsewhere.example", "exp": exp});
+    assert_eq!(status(token(stranger)).await, 401);
+    // An HS256 token signed with the public key as a secret: the classic confusion.
+    let pem = std::fs::read(fixtures.join("jwt-rsa-test-only.pub.pem")).unwrap();
+    let confused = encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": "mallory", "role": "admin", "agents": "*",
+                "iss": "https://issuer.example", "exp": exp}),
+        &EncodingKey::from_secret(&pem).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status(confused).await, 401);
     server.shutdown().await.unwrap();
 }

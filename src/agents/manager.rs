@@ -77,6 +77,16 @@ impl Manager {
         }
     }
 
+    /// Whether `caller` may issue `command`, without carrying it out (for a
+    /// reply that must not promise what will be refused).
+    pub async fn authorize<C: Command>(
+        &self,
+        caller: &Caller,
+        command: &C,
+    ) -> Result<(), AgentError> {
+        access::authorize(&self.ctx.rec.store, caller, command.access()).await
+    }
+
     /// Authorizes `command` for `caller`, then carries it out.
     pub async fn handle<C: Command>(
         &self,

@@ -16,6 +16,14 @@ pub async fn handle(
 ) -> Result<(), ProtocolError> {
     let agent_id = session.agent_id(&request.agent_id);
     let run_id = uuid::Uuid::new_v4().to_string();
+    let command = Execute {
+        agent_id: agent_id.clone(),
+        run_id: run_id.clone(),
+        params: request.data,
+    };
+    // Refused before "processing": a caller is never told a run started.
+    let manager = &session.state.manager;
+    manager.authorize(&session.caller, &command).await?;
     session.send(Frame::reply(
         "execute_response",
         json!({"status": "processing", "agent_id": agent_id, "run_id": run_id,
@@ -30,11 +38,6 @@ pub async fn handle(
     let (manager, caller) = (session.state.manager.clone(), session.caller.clone());
     let id = id.cloned();
     session.state.tasks.spawn(async move {
-        let command = Execute {
-            agent_id: agent_id.clone(),
-            run_id: run_id.clone(),
-            params: request.data,
-        };
         let outcome = match followed {
             Ok(()) => manager.handle(&caller, command).await.map_err(Into::into),
             Err(error) => Err(error),
