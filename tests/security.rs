@@ -167,6 +167,10 @@ async fn roles_decide_every_message_type_over_the_websocket() {
     ];
     for (rank, token) in [VIEWER, OPERATOR, ADMIN].into_iter().enumerate() {
         let mut client = as_(&server, "elsewhere", token).await;
+        let last_seq = async |client: &mut Client| {
+            ask(client, "get_agent", json!({"agent_id": id})).await["state"]["last_seq"].clone()
+        };
+        let before = last_seq(&mut client).await;
         for (kind, data, least) in &cases {
             let reply = ask(&mut client, kind, data.clone()).await;
             if rank >= *least {
@@ -175,6 +179,10 @@ async fn roles_decide_every_message_type_over_the_websocket() {
                 assert_eq!(reply["status"], "error", "{token} {kind}: {reply}");
                 assert_eq!(reply["code"], "forbidden", "{token} {kind}: {reply}");
             }
+        }
+        if rank == 0 {
+            // Every change is an event: a viewer's requests made none.
+            assert_eq!(last_seq(&mut client).await, before);
         }
     }
     // Nothing a refused request asked for happened: the viewer's and the
@@ -714,8 +722,19 @@ async fn no_configured_secret_leaves_the_server() {
     }
     let details = ask(&mut client, "get_agent", json!({"agent_id": "leaky"})).await;
     assert_eq!(details["notifications"].as_array().unwrap().len(), 4);
-    let frames: String = client.frames.iter().map(Value::to_string).collect();
+    let mut frames: String = client.frames.iter().map(Value::to_string).collect();
     drop(client);
+    // REST replies too.
+    let http = reqwest::Client::new();
+    for path in [
+        "/api/v1/agents/leaky",
+        "/api/v1/agents/leaky/runs",
+        "/api/v1/agents/leaky/events",
+    ] {
+        let url = format!("http://127.0.0.1:{}{path}", process.port);
+        let sent = http.get(url).bearer_auth("admin-token-secret-8e21").send();
+        frames.push_str(&sent.await.unwrap().text().await.unwrap());
+    }
     process.signal("TERM");
     let mut logs = String::new();
     while let Ok(Some(line)) = process.logs.next_line().await {
@@ -970,5 +989,38 @@ async fn rs256_jwts_verify_with_a_public_key_file() {
     )
     .unwrap();
     assert_eq!(status(confused).await, 401);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn viewers_never_read_where_notifications_go() {
+    let server = token_server().await;
+    agent(&server, ADMIN, "notified").await;
+    let mut viewer = as_(&server, "notified", VIEWER).await;
+    let mut admin = as_(&server, "notified", ADMIN).await;
+    let hook = "https://discord.com/api/webhooks/123/secret-webhook-token";
+    admin
+        .ok(
+            "create_notification",
+            json!({"agent_id": "notified", "notification_type": "discord",
+                   "configuration": {"webhookUrl": hook}}),
+        )
+        .await;
+    let event = viewer.until("agent_updated").await;
+    assert_eq!(
+        event["data"]["notification"]["configuration"]["webhookUrl"],
+        "***"
+    );
+    let seen = ask(&mut viewer, "get_agent", json!({"agent_id": "notified"})).await;
+    assert_eq!(
+        seen["notifications"][0]["configuration"]["webhookUrl"],
+        "***"
+    );
+    let mut operator = as_(&server, "notified", OPERATOR).await;
+    let seen = ask(&mut operator, "get_agent", json!({"agent_id": "notified"})).await;
+    assert_eq!(
+        seen["notifications"][0]["configuration"]["webhookUrl"],
+        hook
+    );
     server.shutdown().await.unwrap();
 }

@@ -53,7 +53,9 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/agents/{id}/execute", post(execute_agent))
         .route("/api/v1/agents/{id}/runs", get(list_runs))
         .route("/api/v1/agents/{id}/events", get(list_events));
-    routes.layer(axum::middleware::from_fn(super::same_site_writes))
+    routes
+        .layer(axum::middleware::from_fn(super::same_site_writes))
+        .layer(axum::middleware::map_response(super::redacted))
 }
 
 #[derive(OpenApi)]

@@ -2,6 +2,7 @@
 //! that a request changing state cannot come from a cross-site form.
 
 use axum::{
+    body::Body,
     extract::Request,
     http::{HeaderMap, Method, StatusCode, Uri, header},
     middleware::Next,
@@ -61,4 +62,23 @@ fn preflighted(headers: &HeaderMap) -> bool {
                 .starts_with("application/json")
         });
     json || bearer(headers).is_some()
+}
+
+/// Largest REST reply that is redacted in one piece (every reply is far below).
+const REPLY_LIMIT: usize = 64 << 20;
+
+/// REST replies pass the same redaction as every other string the server emits.
+pub async fn redacted(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, REPLY_LIMIT).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    match crate::redact::clean(&text) {
+        std::borrow::Cow::Borrowed(_) => Response::from_parts(parts, Body::from(bytes)),
+        std::borrow::Cow::Owned(clean) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(clean))
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/db/agents/{id}", get(agents_of_contract))
         .route("/api/db/agents/{id}/functions", get(functions_of_agent))
+        .layer(axum::middleware::map_response(super::redacted))
 }
 
 /// `GET /api/db/agents/{contract_address}`: the agents acting on a contract.

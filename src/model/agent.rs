@@ -216,3 +216,40 @@ impl Agent {
             .and_then(|s| s.next_execution.as_deref())
     }
 }
+
+/// What every subscriber of an agent may see of one part of it: events fan
+/// out to viewers too.
+pub trait Published: Serialize {
+    fn published(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl Published for Function {}
+impl Published for Schedule {}
+
+/// A notification's configuration holds addresses and webhook URLs (whose path
+/// is often a token): published, and shown to viewers, with its values masked.
+impl Published for Notification {
+    fn published(&self) -> Value {
+        serde_json::to_value(self.masked()).unwrap_or(Value::Null)
+    }
+}
+
+impl Notification {
+    /// The notification with every configuration value replaced by `***`.
+    pub fn masked(&self) -> Notification {
+        let configuration = match &self.configuration {
+            Value::Object(map) => Value::Object(
+                map.keys()
+                    .map(|k| (k.clone(), Value::String("***".into())))
+                    .collect(),
+            ),
+            _ => Value::Null,
+        };
+        Notification {
+            configuration,
+            ..self.clone()
+        }
+    }
+}

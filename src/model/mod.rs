@@ -12,7 +12,7 @@ mod run;
 
 pub use agent::{
     Agent, AgentDetails, AgentState, AgentStatus, Contract, Function, FunctionType, Notification,
-    NotificationType, Schedule, ScheduleKind, ScheduleType,
+    NotificationType, Published, Schedule, ScheduleKind, ScheduleType,
 };
 pub use caller::{Caller, Role, Scope};
 pub use error::AgentError;

@@ -12,7 +12,8 @@ use crate::{
     },
     model::{
         Agent, AgentError, Caller, Contract, Function, NewAgent, NewContract, NewFunction,
-        NewNotification, NewSchedule, Notification, NotificationType, Schedule, format_time,
+        NewNotification, NewSchedule, Notification, NotificationType, Published, Schedule,
+        format_time,
     },
     protocol::events,
     store::{AgentUpdate, StoreTx},
@@ -113,7 +114,7 @@ async fn within_quota(
 
 /// Saves one part of an agent's configuration with `save` and emits its
 /// `agent_updated` event; the caller may emit more, then commits.
-async fn save_part<T: serde::Serialize>(
+async fn save_part<T: Published>(
     ctx: &Context,
     agent_id: &str,
     part: &str,
@@ -122,7 +123,7 @@ async fn save_part<T: serde::Serialize>(
     let mut change = ctx.rec.begin().await?;
     let agent = change.existing(agent_id).await?;
     let saved = save(&mut change.tx).await.map_err(internal)?;
-    let event = events::agent_updated(agent_id, part, json!(saved));
+    let event = events::agent_updated(agent_id, part, saved.published());
     change.emit(agent_id, event).await?;
     Ok((change, agent, saved))
 }

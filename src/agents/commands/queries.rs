@@ -9,7 +9,9 @@ use crate::{
         manager::{Command, Context},
         recorder::{Result, internal},
     },
-    model::{Agent, AgentDetails, AgentError, AgentState, Caller, Function, Run},
+    model::{
+        Agent, AgentDetails, AgentError, AgentState, Caller, Function, Notification, Role, Run,
+    },
 };
 
 /// An agent, its functions, schedule and notifications, and what it is doing.
@@ -33,9 +35,9 @@ impl Command for Describe {
         Access::Read(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<AgentView> {
+    async fn apply(self, ctx: &Context, caller: &Caller) -> Result<AgentView> {
         let store = &ctx.rec.store;
-        let details = store
+        let mut details = store
             .agent_details(&self.agent_id)
             .await
             .map_err(internal)?
@@ -55,6 +57,11 @@ impl Command for Describe {
             configured: agent.configured,
             last_seq: bounds.last_seq,
         };
+        // Viewers may not change notifications, nor read where they go.
+        if caller.role < Role::Operator {
+            let masked = details.notifications.iter().map(Notification::masked);
+            details.notifications = masked.collect();
+        }
         Ok(AgentView { details, state })
     }
 }
