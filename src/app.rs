@@ -102,7 +102,7 @@ impl App {
         }
         let auth = Authenticator::from_config(&config)?;
         check_open(&config, &auth)?;
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::connect_with(&config.database_url, config.db_timeout).await?;
         let hub = Arc::new(Hub::default());
         let settings = runtime_settings(&config)?;
         let runtime = Runtime::new(
@@ -265,7 +265,7 @@ async fn reload_on_sighup(tls: Option<Arc<Tls>>, stop: CancellationToken) {
 fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
     use crate::{
         agents::{
-            executor::{EvmExecutor, Executor, HttpExecutor},
+            executor::{EvmExecutor, Executor, HttpExecutor, evm},
             notify::{Notifier, NotifierSettings},
             policy::llm::LlmClient,
         },
@@ -276,7 +276,11 @@ fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
             return Ok(None);
         };
         let key = config.evm_private_key.as_ref().map(|k| k.expose());
-        let evm = EvmExecutor::new(url, key, config.receipt_timeout).map_err(anyhow::Error::msg)?;
+        let timeouts = evm::Timeouts {
+            rpc: config.rpc_timeout,
+            receipt: config.receipt_timeout,
+        };
+        let evm = EvmExecutor::new(url, key, timeouts).map_err(anyhow::Error::msg)?;
         Ok(Some(Executor::Evm(evm)))
     };
     let http = || -> anyhow::Result<Option<Executor>> {

@@ -215,6 +215,16 @@ pub struct Config {
     #[arg(long, env = "EVM_PRIVATE_KEY", hide_env_values = true)]
     pub evm_private_key: Option<Secret>,
 
+    /// Seconds one database statement (PostgreSQL) or one wait for SQLite's
+    /// write lock may take before the command fails.
+    #[arg(long = "db-timeout-secs", value_name = "SECS", env = "AGENTPORT_DB_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs)]
+    pub db_timeout: Duration,
+
+    /// Seconds one JSON-RPC request to the EVM node may take (connecting
+    /// included); a node that never answers fails the run with a timeout.
+    #[arg(long = "rpc-timeout-secs", value_name = "SECS", env = "AGENTPORT_RPC_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs)]
+    pub rpc_timeout: Duration,
+
     /// Contract addresses the signing key may call, comma-separated; empty:
     /// any. Contracts outside it cannot be registered, and writes to them are
     /// rejected by the guard.

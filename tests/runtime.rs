@@ -557,3 +557,51 @@ async fn only_allowlisted_contracts_are_registered_or_called() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_node_that_never_answers_fails_the_run_with_a_timeout() {
+    // Accepts connections, reads, never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let server = TestServer::start_with(move |c| {
+        c.evm_rpc_url = Some(url);
+        c.evm_private_key = Some(agentport::config::Secret::new(OWNER_KEY));
+        c.rpc_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut client = Client::new(server.connect("stuck").await);
+    configure(
+        &mut client,
+        "stuck",
+        common::client::TOKEN,
+        transfer_rule("5"),
+        "100",
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let outcome = execute(&mut client, "stuck").await;
+    assert_eq!(outcome["status"], "error");
+    let message = outcome["message"].as_str().unwrap().to_ascii_lowercase();
+    assert!(
+        message.contains("timed out") || message.contains("timeout"),
+        "{message}"
+    );
+    assert!(started.elapsed() < DEADLINE, "bounded by the RPC timeout");
+    // The connection, and the agent, carry on.
+    client.send(json!({"type": "ping", "id": "alive"})).await;
+    assert_eq!(client.until("pong").await["id"], "alive");
+    let again = execute(&mut client, "stuck").await;
+    assert_eq!(
+        again["status"], "error",
+        "a later trigger runs, not skipped: {again}"
+    );
+    assert!(!again["message"].as_str().unwrap().contains("skipped"));
+    hold.abort();
+    server.shutdown().await.unwrap();
+}

@@ -8,6 +8,32 @@ use alloy::{
 };
 use serde_json::{Map, Value, json};
 
+/// Bounds on what a client may configure: a type nested 200 000 arrays deep is
+/// valid text, but resolving it (and dropping it) would overflow the stack.
+pub const MAX_SIGNATURE_LEN: usize = 1024;
+const MAX_TYPE_LEN: usize = 256;
+const MAX_NESTING: usize = 8;
+const MAX_PARAMS: usize = 32;
+
+/// Checks that every parameter is of a reasonable size and depth.
+fn check_params(params: &[Param], depth: usize) -> Result<(), String> {
+    if params.len() > MAX_PARAMS {
+        return Err(format!("more than {MAX_PARAMS} parameters"));
+    }
+    for param in params {
+        let arrays = param.ty.matches('[').count();
+        if param.ty.len() > MAX_TYPE_LEN || depth + arrays > MAX_NESTING {
+            return Err(format!(
+                "the type of `{}` is longer than {MAX_TYPE_LEN} characters or nested more \
+                 than {MAX_NESTING} deep",
+                param.name
+            ));
+        }
+        check_params(&param.components, depth + arrays + 1)?;
+    }
+    Ok(())
+}
+
 /// The ABI entry of a function as alloy reads it. Entries written by hand may
 /// leave out `type`, `inputs` or `outputs`; a `type` other than `function` is
 /// an error.
@@ -28,7 +54,11 @@ pub fn function(entry: &Value) -> Result<Function, String> {
             entry.insert(list.into(), json!([]));
         }
     }
-    serde_json::from_value(Value::Object(entry)).map_err(|e| format!("abi: {e}"))
+    let function: Function =
+        serde_json::from_value(Value::Object(entry)).map_err(|e| format!("abi: {e}"))?;
+    check_params(&function.inputs, 0).map_err(|e| format!("abi: {e}"))?;
+    check_params(&function.outputs, 0).map_err(|e| format!("abi: {e}"))?;
+    Ok(function)
 }
 
 /// `name(type,…)` with every type canonical.
@@ -51,8 +81,12 @@ fn canonical_type(param: &Param) -> Result<String, String> {
 /// Normalizes a written signature (`transfer(address, uint)`). Returns the
 /// function name and the canonical signature.
 pub fn normalize_signature(written: &str) -> Result<(String, String), String> {
+    if written.len() > MAX_SIGNATURE_LEN {
+        return Err(format!("longer than {MAX_SIGNATURE_LEN} characters"));
+    }
     let function =
         Function::parse(written.trim()).map_err(|_| "expected name(type,...)".to_string())?;
+    check_params(&function.inputs, 0)?;
     let canonical = signature(&function)?;
     Ok((function.name, canonical))
 }
@@ -178,6 +212,22 @@ mod tests {
             "f((address,uint256)[])"
         );
         assert!(check_function("f", "f((address,uint256)[])", Some(&abi)).is_ok());
+    }
+
+    #[test]
+    fn hostile_types_are_refused_before_they_are_resolved() {
+        let deep = format!("uint256{}", "[]".repeat(200_000));
+        let abi = json!({"name": "f", "inputs": [{"name": "x", "type": deep}]});
+        assert!(function(&abi).unwrap_err().contains("nested"));
+        let signature = format!("f(uint256{})", "[]".repeat(9));
+        assert!(check_function("f", &signature, None).is_err());
+        let mut tuple = json!({"type": "uint256"});
+        for _ in 0..10 {
+            tuple = json!({"type": "tuple", "components": [tuple]});
+        }
+        let abi = json!({"name": "f", "inputs": [tuple]});
+        assert!(function(&abi).is_err());
+        assert!(check_function("f", "f(uint256[2][3])", None).is_ok());
     }
 
     #[test]

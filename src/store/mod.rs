@@ -21,6 +21,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use agents::AgentUpdate;
 
+/// How long a statement may run, unless configured.
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Embedded migrations (`migrations/`), shared by both databases.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -60,9 +63,17 @@ pub struct StoreTx {
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://file.db`, a bare file path, or
-    /// `postgres://…`), creating a SQLite file if missing, and migrates.
+    /// Connects to `url` with the default statement timeout.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        Self::connect_with(url, DEFAULT_TIMEOUT).await
+    }
+
+    /// Connects to `url` (`sqlite://file.db`, a bare file path, or
+    /// `postgres://…`), creating a SQLite file if missing, and migrates. No
+    /// statement (PostgreSQL) and no wait for SQLite's write lock lasts longer
+    /// than `timeout`: a stuck database fails a command instead of holding it.
+    pub async fn connect_with(url: &str, timeout: std::time::Duration) -> anyhow::Result<Store> {
+        let millis = timeout.as_millis().clamp(1, u32::MAX as u128);
         sqlx::any::install_default_drivers();
         let (url, backend) = normalize_url(url);
         let options: AnyConnectOptions = url
@@ -76,15 +87,20 @@ impl Store {
             .acquire_timeout(std::time::Duration::from_secs(5))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA foreign_keys = ON",
-                            "PRAGMA busy_timeout = 5000",
-                        ] {
-                            conn.execute(pragma).await?;
-                        }
+                    let settings = match backend {
+                        Backend::Sqlite => vec![
+                            "PRAGMA journal_mode = WAL".to_string(),
+                            "PRAGMA synchronous = NORMAL".to_string(),
+                            "PRAGMA foreign_keys = ON".to_string(),
+                            format!("PRAGMA busy_timeout = {millis}"),
+                        ],
+                        Backend::Postgres => vec![
+                            format!("SET statement_timeout = {millis}"),
+                            format!("SET lock_timeout = {millis}"),
+                        ],
+                    };
+                    for setting in settings {
+                        conn.execute(sqlx::AssertSqlSafe(setting)).await?;
                     }
                     Ok(())
                 })

@@ -247,7 +247,7 @@ impl Subscriptions {
         if event.seq <= last {
             return Ok(());
         }
-        if event.seq > last + 1 {
+        if event.seq > last.saturating_add(1) {
             self.send_stored(outbox, &event.agent_id, event.seq - 1)
                 .await?;
         }

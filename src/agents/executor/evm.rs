@@ -56,6 +56,15 @@ where
     })
 }
 
+/// How long the node may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// One JSON-RPC request (connect included).
+    pub rpc: Duration,
+    /// A transaction's receipt.
+    pub receipt: Duration,
+}
+
 pub struct EvmExecutor {
     provider: DynProvider,
     /// The account that signs writes; `None` when no key is configured.
@@ -76,12 +85,18 @@ impl EvmExecutor {
     pub fn new(
         rpc_url: &str,
         private_key: Option<&str>,
-        receipt_timeout: Duration,
+        timeouts: Timeouts,
     ) -> Result<Self, String> {
         crate::tls::install_crypto_provider();
-        let url = rpc_url
+        let url: reqwest::Url = rpc_url
             .parse()
-            .map_err(|e| format!("EVM_RPC_URL is not a URL: {e}"))?;
+            .map_err(|_| "EVM_RPC_URL is not a URL".to_string())?;
+        // alloy's default HTTP client waits forever: every request gets a bound.
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.rpc.min(Duration::from_secs(5)))
+            .timeout(timeouts.rpc)
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
         let (provider, sender) = match private_key {
             Some(key) => {
                 let signer: PrivateKeySigner = key
@@ -91,16 +106,19 @@ impl EvmExecutor {
                 let sender = signer.address();
                 let provider = ProviderBuilder::new()
                     .wallet(EthereumWallet::from(signer))
-                    .connect_http(url)
+                    .connect_reqwest(http, url)
                     .erased();
                 (provider, Some(sender))
             }
-            None => (ProviderBuilder::new().connect_http(url).erased(), None),
+            None => (
+                ProviderBuilder::new().connect_reqwest(http, url).erased(),
+                None,
+            ),
         };
         Ok(Self {
             provider,
             sender,
-            receipt_timeout,
+            receipt_timeout: timeouts.receipt,
         })
     }
 
@@ -112,7 +130,7 @@ impl EvmExecutor {
     pub async fn check_chain(&self, chain_id: i64) -> Result<(), String> {
         let node = idempotent(|| self.provider.get_chain_id())
             .await
-            .map_err(|e| format!("EVM node unreachable: {e}"))?;
+            .map_err(|e| format!("EVM node unreachable: {}", describe_rpc_error(&e)))?;
         if i64::try_from(node).ok() != Some(chain_id) {
             return Err(format!(
                 "the EVM node serves chain {node}, the contract is on chain {chain_id}"
@@ -256,13 +274,39 @@ pub fn to_json(value: &DynSolValue) -> Value {
 }
 
 /// An RPC failure in words; a revert with its decoded reason.
-fn describe_rpc_error<E: std::fmt::Display + AsRevert>(error: &E) -> String {
+fn describe_rpc_error(error: &TransportError) -> String {
     if let Some(data) = error.revert_data()
         && let Some(reason) = alloy::sol_types::decode_revert_reason(&data)
     {
         return format!("reverted: {reason}");
     }
+    if let Some(http) = http_cause(error) {
+        if http.is_timeout() {
+            return "the node did not answer in time (AGENTPORT_RPC_TIMEOUT_SECS)".into();
+        }
+        if http.is_connect() {
+            return "the node refused the connection".into();
+        }
+        // Its own text names the URL (which may hold a key): the cause alone.
+        let cause = std::error::Error::source(http).map(ToString::to_string);
+        return format!("the request failed: {}", cause.unwrap_or_default());
+    }
     format!("{error}")
+}
+
+/// The HTTP client's error behind a transport error, if that is the cause.
+fn http_cause(error: &TransportError) -> Option<&reqwest::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = match error {
+        RpcError::Transport(kind) => kind.as_custom().map(|e| e as _),
+        _ => None,
+    };
+    while let Some(e) = cause {
+        if let Some(http) = e.downcast_ref::<reqwest::Error>() {
+            return Some(http);
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// The revert data an RPC error carries, if any.
@@ -341,7 +385,11 @@ mod tests {
     #[tokio::test]
     async fn a_rate_limited_read_is_tried_again() {
         let (url, served) = rate_limited_node().await;
-        let evm = EvmExecutor::new(&url, None, Duration::from_secs(5)).unwrap();
+        let timeouts = Timeouts {
+            rpc: Duration::from_secs(5),
+            receipt: Duration::from_secs(5),
+        };
+        let evm = EvmExecutor::new(&url, None, timeouts).unwrap();
         evm.check_chain(31337).await.unwrap();
         assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
     }

@@ -181,10 +181,22 @@ fn parameters_schema(abi: Option<&Value>) -> Value {
     json!({"type": "object", "properties": properties, "required": required})
 }
 
+/// The JSON schema of one ABI type. Arrays nest only as deep as an ABI may
+/// (see `model::abi`); anything deeper is described as text, never recursed.
 fn type_schema(ty: &str) -> Value {
-    if let Some(inner) = ty.strip_suffix("[]") {
-        return json!({"type": "array", "items": type_schema(inner)});
+    let base = ty.trim_end_matches("[]");
+    let depth = (ty.len() - base.len()) / 2;
+    if depth > 8 {
+        return json!({"type": "string", "description": "a deeply nested array"});
     }
+    let mut schema = elementary_schema(base);
+    for _ in 0..depth {
+        schema = json!({"type": "array", "items": schema});
+    }
+    schema
+}
+
+fn elementary_schema(ty: &str) -> Value {
     match ty {
         "address" => json!({"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}),
         "bool" => json!({"type": "boolean"}),
