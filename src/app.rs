@@ -36,6 +36,10 @@ pub fn router(state: Arc<AppState>, path_tokens: bool) -> Router {
         .route("/ws/agent/{channel}", get(ws::upgrade))
         .merge(http::api::router())
         .merge(http::legacy::router())
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            http::known_host,
+        ))
         .layer(middleware::from_fn(http::record_request))
         .layer(cors)
         .with_state(state);
@@ -223,10 +227,11 @@ fn check_open(config: &Config, auth: &Authenticator) -> anyhow::Result<()> {
     if !auth.is_open() {
         return Ok(());
     }
-    if config.evm_private_key.is_some() && !config.allow_unauthenticated {
+    let writes = config.evm_private_key.is_some() || config.contract_api_url.is_some();
+    if writes && !config.allow_unauthenticated {
         anyhow::bail!(
-            "AGENTPORT_AUTH=none with EVM_PRIVATE_KEY set would let anyone who reaches the port \
-             sign transactions: set AGENTPORT_AUTH=token or jwt, or \
+            "AGENTPORT_AUTH=none with EVM_PRIVATE_KEY or CONTRACT_API_URL set would let anyone \
+             who reaches the port send transactions: set AGENTPORT_AUTH=token or jwt, or \
              AGENTPORT_ALLOW_UNAUTHENTICATED=1 for a private development setup"
         );
     }

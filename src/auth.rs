@@ -140,6 +140,7 @@ fn token_entry(entry: &str) -> anyhow::Result<(Secret, Caller)> {
         subject: format!("token:{}", alloy::hex::encode(&digest[..6])),
         role,
         scope,
+        expires: None,
     };
     Ok((Secret::new(token), caller))
 }
@@ -155,6 +156,7 @@ pub struct Jwt {
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    exp: u64,
     #[serde(default)]
     role: Option<String>,
     #[serde(default)]
@@ -204,7 +206,12 @@ impl Jwt {
             .find(|(kid, _, alg)| *alg == header.alg && (kid.is_none() || *kid == header.kid))
             .ok_or_else(|| invalid.clone())?;
         let mut validation = Validation::new(*algorithm);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured audience or issuer must be present, not just right when
+        // present.
+        let mut required = vec!["exp", "sub"];
+        required.extend(self.audience.as_ref().map(|_| "aud"));
+        required.extend(self.issuer.as_ref().map(|_| "iss"));
+        validation.set_required_spec_claims(&required);
         validation.validate_nbf = true;
         validation.validate_aud = self.audience.is_some();
         if let Some(audience) = &self.audience {
@@ -229,6 +236,7 @@ impl Jwt {
             subject: claims.sub,
             role,
             scope,
+            expires: Some(claims.exp),
         })
     }
 }

@@ -76,7 +76,8 @@ impl Connections {
     /// The client's address: the peer, or, when the peer is a trusted proxy,
     /// the last address in `X-Forwarded-For` that is not a trusted proxy.
     pub fn client(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        let peer = peer.ip();
+        // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`.
+        let peer = peer.ip().to_canonical();
         if !self.trusted(peer) {
             return peer;
         }
@@ -86,6 +87,7 @@ impl Connections {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .map(|a| a.to_canonical())
             .collect::<Vec<_>>();
         forwarded
             .into_iter()
@@ -151,6 +153,11 @@ mod tests {
         let behind = connections(&["10.0.0.0/8"]);
         assert_eq!(
             behind.client(peer, &headers),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let mapped: SocketAddr = "[::ffff:10.0.0.2]:4000".parse().unwrap();
+        assert_eq!(
+            behind.client(mapped, &headers),
             "203.0.113.9".parse::<IpAddr>().unwrap()
         );
         let stranger: SocketAddr = "198.51.100.1:1".parse().unwrap();

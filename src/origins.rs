@@ -7,6 +7,8 @@ use crate::config::Config;
 
 #[derive(Debug, Clone, Default)]
 pub struct Origins {
+    /// Authentication is off: the `Host` of a request is checked too.
+    open: bool,
     any: bool,
     /// `http://localhost:*`: any port on localhost.
     localhost: bool,
@@ -15,9 +17,12 @@ pub struct Origins {
 
 impl Origins {
     pub fn from_config(config: &Config) -> Self {
-        let mut origins = Origins::default();
+        let mut origins = Origins {
+            open: config.auth == crate::config::AuthMode::None,
+            ..Origins::default()
+        };
         let mut listed: Vec<String> = config.allowed_origins.clone();
-        if config.auth == crate::config::AuthMode::None {
+        if origins.open {
             listed.push("http://localhost:*".into());
         }
         for origin in listed.iter().map(|o| o.trim().trim_end_matches('/')) {
@@ -45,6 +50,30 @@ impl Origins {
     /// those requests need no CORS).
     pub fn allows_cross(&self, origin: &str) -> bool {
         self.allows(origin, None)
+    }
+}
+
+impl Origins {
+    /// On an open server, whether a request's `Host` is one a page cannot
+    /// have rebound to this machine by DNS: an address, `localhost`, or the host
+    /// of an allowed origin. With authentication every host is fine: a rebound
+    /// page has no token.
+    pub fn allows_host(&self, host: &str) -> bool {
+        if !self.open || self.any {
+            return true;
+        }
+        let host = host.trim().to_ascii_lowercase();
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host
+                .rsplit_once(':')
+                .map_or(host.as_str(), |(name, _)| name),
+        };
+        name == "localhost"
+            || name.parse::<std::net::IpAddr>().is_ok()
+            || self.exact.iter().any(|origin| {
+                origin.split_once("://").map(|(_, authority)| authority) == Some(host.as_str())
+            })
     }
 }
 
@@ -82,5 +111,12 @@ mod tests {
         let closed = origins(&[], AuthMode::Token);
         assert!(!closed.allows("http://localhost:5173", None));
         assert!(origins(&["*"], AuthMode::Token).allows("https://any.where", None));
+        // An open server answers only hosts a rebinding page cannot name.
+        assert!(open.allows_host("127.0.0.1:8080"));
+        assert!(open.allows_host("[::1]:8080"));
+        assert!(open.allows_host("localhost:8080"));
+        assert!(open.allows_host("app.example.com"));
+        assert!(!open.allows_host("evil.example:8080"));
+        assert!(closed.allows_host("evil.example:8080"));
     }
 }

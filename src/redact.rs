@@ -62,11 +62,23 @@ pub fn register_config(config: &Config) {
         register(url);
         register_url_parts(url);
     }
+    for url in [
+        config.contract_api_url.as_deref(),
+        Some(config.openai_base_url.as_str()),
+    ] {
+        url.into_iter().for_each(register_url_parts);
+    }
     register_url_parts(&config.database_url);
+    let mut entries: Vec<String> = Vec::new();
     if let Some(tokens) = &config.tokens {
-        for entry in tokens.expose().split(',') {
-            register(entry.split(':').nth(1).unwrap_or_default());
-        }
+        entries.extend(tokens.expose().split(',').map(str::to_string));
+    }
+    if let Some(path) = &config.tokens_file {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        entries.extend(text.lines().map(str::to_string));
+    }
+    for entry in entries {
+        register(entry.trim().split(':').nth(1).unwrap_or_default());
     }
 }
 

@@ -347,7 +347,6 @@ async fn the_private_key_never_appears_in_logs_replies_or_the_database() {
     let env = [
         ("EVM_RPC_URL", anvil.url.as_str()),
         ("EVM_PRIVATE_KEY", OWNER_KEY),
-        ("AGENTPORT_ALLOW_UNAUTHENTICATED", "1"),
         ("RUST_LOG", "debug"),
     ];
     let mut process = common::process::Process::start(&env).await;

@@ -508,6 +508,8 @@ async fn jwts_are_checked_for_signature_expiry_and_audience() {
     assert_eq!(status(token(expired, secret)).await, 401);
     let other_audience = json!({"sub": "alice", "aud": "someone-else", "exp": now + 600});
     assert_eq!(status(token(other_audience, secret)).await, 401);
+    let no_audience = json!({"sub": "alice", "role": "admin", "agents": "*", "exp": now + 600});
+    assert_eq!(status(token(no_audience, secret)).await, 401);
     let forged = json!({"sub": "alice", "role": "admin", "aud": "agentport", "exp": now + 600});
     assert_eq!(status(token(forged, "another-secret-entirely")).await, 401);
     let not_yet = json!({"sub": "alice", "aud": "agentport", "exp": now + 600, "nbf": now + 300});
@@ -979,6 +981,8 @@ async fn rs256_jwts_verify_with_a_public_key_file() {
     assert_eq!(status(token(good)).await, 200);
     let stranger = json!({"sub": "carol", "iss": "https://elsewhere.example", "exp": exp});
     assert_eq!(status(token(stranger)).await, 401);
+    let nobody = json!({"sub": "carol", "agents": "*", "exp": exp});
+    assert_eq!(status(token(nobody)).await, 401);
     // An HS256 token signed with the public key as a secret: the classic confusion.
     let pem = std::fs::read(fixtures.join("jwt-rsa-test-only.pub.pem")).unwrap();
     let confused = encode(
@@ -1022,5 +1026,121 @@ async fn viewers_never_read_where_notifications_go() {
         seen["notifications"][0]["configuration"]["webhookUrl"],
         hook
     );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_open_server_answers_no_rebound_host() {
+    let server = TestServer::start().await;
+    let port = server.addr.port();
+    let evil = format!("evil.example:{port}");
+    let page = format!("http://{evil}");
+    let rebound = [("host", evil.as_str()), ("origin", page.as_str())];
+    let refused = connect(&server, "/ws/agent/x", &rebound).await;
+    assert_eq!(refused.err(), Some(403));
+    let http = reqwest::Client::new();
+    let post = http
+        .post(server.url("/api/v1/contracts"))
+        .header("host", &evil)
+        .header("sec-fetch-mode", "cors")
+        .header("content-type", "application/json")
+        .body(json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status().as_u16(), 403);
+    let health = http
+        .get(server.url("/health"))
+        .header("host", &evil)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200, "probes answer any host");
+    assert!(
+        connect(&server, "/ws/agent/x", &[]).await.is_ok(),
+        "127.0.0.1 is fine"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn another_admin_can_neither_remove_nor_inherit_an_agents_history() {
+    let server = token_server().await;
+    agent(&server, ADMIN, "inherited").await;
+    let mut first = as_(&server, "inherited", ADMIN).await;
+    first
+        .ok(
+            "create_agent",
+            json!({"agent_id": "inherited", "contractId": TOKEN,
+                                   "name": "first-owners-secret-plan"}),
+        )
+        .await;
+    let mut other = as_(&server, "x", ADMIN_TWO).await;
+    let refused = ask(&mut other, "remove_agent", json!({"agent_id": "inherited"})).await;
+    assert_eq!(refused["code"], "forbidden");
+    first
+        .ok("remove_agent", json!({"agent_id": "inherited"}))
+        .await;
+    // The id is free again; its old history is not part of the new agent.
+    other
+        .ok(
+            "create_agent",
+            json!({"agent_id": "inherited", "contractId": TOKEN}),
+        )
+        .await;
+    let auth = format!("Bearer {ADMIN_TWO}");
+    let mut replay = connect(
+        &server,
+        "/ws/agent/inherited?since=0",
+        &[("authorization", &auth)],
+    )
+    .await
+    .unwrap();
+    replay.send(json!({"type": "ping", "id": "end"})).await;
+    loop {
+        let frame = replay.next().await;
+        assert!(
+            !frame.to_string().contains("first-owners-secret-plan"),
+            "{frame}"
+        );
+        if frame["type"] == "pong" {
+            break;
+        }
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_ends_when_its_jwt_expires() {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    let secret = "a-jwt-secret-for-tests-only";
+    let server = TestServer::start_with(|c| {
+        c.auth = AuthMode::Jwt;
+        c.jwt_secret = Some(agentport::config::Secret::new(secret));
+    })
+    .await;
+    let exp = chrono::Utc::now().timestamp() + 2;
+    let claims = json!({"sub": "dora", "agents": "*", "exp": exp});
+    let key = EncodingKey::from_secret(secret.as_bytes()).unwrap();
+    let token = encode(&Header::default(), &claims, &key).unwrap();
+    let auth = format!("Bearer {token}");
+    let mut ws = connect(&server, "/ws/agent/x", &[("authorization", &auth)])
+        .await
+        .unwrap()
+        .ws;
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    let code = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still open after expiry"
+        );
+        common::send_json(&mut ws, json!({"type": "ping"})).await;
+        match common::next_message(&mut ws).await {
+            Some(tokio_tungstenite::tungstenite::Message::Close(Some(frame))) => break frame.code,
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            None => panic!("closed without a close frame"),
+        }
+    };
+    assert_eq!(u16::from(code), 1008);
     server.shutdown().await.unwrap();
 }

@@ -447,3 +447,57 @@ async fn notifications_per_agent_and_hour_are_limited() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// A write whose answer never comes may have gone out: its value stays counted
+/// against the day, so a second run cannot spend it again.
+#[tokio::test]
+async fn value_of_a_write_that_may_have_gone_out_stays_spent() {
+    let api = FakeServer::start().await;
+    api.script(
+        "/contracts/read",
+        vec![(200, json!({"success": true, "data": "5000"}))],
+    );
+    api.hang("/contracts/write");
+    let api_url = api.url("");
+    let server = TestServer::start_with(move |c| {
+        c.contract_api_url = Some(api_url);
+        c.receipt_timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let agent_id = "careful-agent";
+    let token = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    let mut client = Client::new(server.connect(agent_id).await);
+    let policy = json!({"kind": "rules", "rules": [
+        {"then": {"function": "deposit", "args": [], "value": "1000"}}]});
+    configure(&mut client, agent_id, token, policy.clone()).await;
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": agent_id, "contractId": token, "policy": policy,
+                   "max_value_wei": "1000", "max_value_wei_per_day": "1000"}),
+        )
+        .await;
+    client
+        .ok(
+            "create_function",
+            json!({"agent_id": agent_id, "function_name": "deposit",
+                   "function_signature": "deposit()", "function_type": "payable",
+                   "abi": common::chain::abi_entry("deposit")}),
+        )
+        .await;
+    let first = execute(&mut client, agent_id).await;
+    assert_eq!(first["status"], "error", "{first}");
+    assert_eq!(api.received("/contracts/write").len(), 1);
+    let second = execute(&mut client, agent_id).await;
+    let deposit = second["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["function"] == "deposit")
+        .unwrap()
+        .clone();
+    let rejected = deposit["result"]["rejected"].as_str().unwrap();
+    assert!(rejected.contains("per day"), "{second}");
+    assert_eq!(api.received("/contracts/write").len(), 1, "not sent again");
+    server.shutdown().await.unwrap();
+}

@@ -24,7 +24,7 @@ pub enum Access<'a> {
         agent_id: &'a str,
         contract: &'a str,
     },
-    /// Remove an agent.
+    /// Remove an agent (only its creator may).
     Remove(&'a str),
     /// Register (or update) a contract.
     Register(&'a str),
@@ -76,8 +76,22 @@ pub async fn authorize(
             visible(caller, agent_id, Some(contract), access)?;
             return replaceable(store, caller, agent_id).await;
         }
-        Access::Read(id) | Access::Operate(id) | Access::Edit(id) | Access::Remove(id) => id,
+        Access::Remove(agent_id) => {
+            visible_agent(store, caller, agent_id, access).await?;
+            return replaceable(store, caller, agent_id).await;
+        }
+        Access::Read(id) | Access::Operate(id) | Access::Edit(id) => id,
     };
+    visible_agent(store, caller, agent_id, access).await
+}
+
+/// The agent is in the caller's scope (by id, or by the contract it acts on).
+async fn visible_agent(
+    store: &Store,
+    caller: &Caller,
+    agent_id: &str,
+    access: Access<'_>,
+) -> Result<(), AgentError> {
     if caller.sees(agent_id, None) {
         return Ok(());
     }
@@ -101,8 +115,8 @@ fn visible(
     )))
 }
 
-/// An existing agent is replaced only by the one who created it (and seen
-/// by the caller where it is now).
+/// An existing agent is replaced or removed only by the one who created it
+/// (and seen by the caller where it is now).
 async fn replaceable(store: &Store, caller: &Caller, agent_id: &str) -> Result<(), AgentError> {
     let Some(agent) = store.agent(agent_id).await.map_err(internal)? else {
         return Ok(());

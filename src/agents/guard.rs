@@ -206,15 +206,7 @@ fn check_rules(function: &Function, inputs: &[Input], args: &[Value]) -> Result<
                     function.function_signature
                 )
             })?;
-        if let Some(unknown) = rule
-            .as_object()
-            .and_then(|r| r.keys().find(|k| !RULE_KEYS.contains(&k.as_str())))
-        {
-            return Err(format!(
-                "validation rule `{input}` has `{unknown}`, not one of {}",
-                RULE_KEYS.join(", ")
-            ));
-        }
+        check_rule_shape(input, rule)?;
         check_rule(input, rule, args.get(position))?;
     }
     Ok(())
@@ -222,6 +214,31 @@ fn check_rules(function: &Function, inputs: &[Input], args: &[Value]) -> Result<
 
 /// What a validation rule may say.
 const RULE_KEYS: &[&str] = &["min", "max", "pattern", "allowed", "required"];
+
+/// A rule is an object of known keys, each of its kind: a rule the guard
+/// would misread is a rejection, not a rule skipped.
+fn check_rule_shape(input: &str, rule: &Value) -> Result<(), String> {
+    let bad = |what: &str| format!("validation rule `{input}`: {what}");
+    let Value::Object(rule) = rule else {
+        return Err(bad("must be an object"));
+    };
+    for (key, value) in rule {
+        let fits = match key.as_str() {
+            "min" | "max" => value.is_null() || value.is_number() || value.is_string(),
+            "pattern" => value.is_string(),
+            "allowed" => value.is_array(),
+            "required" => value.is_boolean(),
+            _ => {
+                let known = RULE_KEYS.join(", ");
+                return Err(bad(&format!("has `{key}`, not one of {known}")));
+            }
+        };
+        if !fits {
+            return Err(bad(&format!("`{key}` is not of its kind")));
+        }
+    }
+    Ok(())
+}
 
 fn check_rule(input: &str, rule: &Value, value: Option<&Value>) -> Result<(), String> {
     let present = value.filter(|v| !v.is_null() && !text(v).is_empty());
@@ -401,6 +418,11 @@ mod tests {
         let unknown = [transfer(json!({"amount": {"maximum": 5}}))];
         let err = check(&proposal(json!(1)), &unknown, &limits("300000")).unwrap_err();
         assert!(err.contains("`maximum`"), "{err}");
+        let misshapen = [transfer(
+            json!({"to": {"allowed": "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"}}),
+        )];
+        let err = check(&proposal(json!(1)), &misshapen, &limits("300000")).unwrap_err();
+        assert!(err.contains("not of its kind"), "{err}");
         let mut bad = proposal(json!(1));
         bad.args[0] = json!("not-an-address");
         let err = check(&bad, &[transfer(json!({}))], &limits("300000")).unwrap_err();

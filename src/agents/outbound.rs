@@ -24,8 +24,10 @@ impl Targets {
     /// and gives up after `timeout`.
     pub fn client(self, timeout: Duration) -> reqwest::Client {
         crate::tls::install_crypto_provider();
+        // No proxy from the environment: it would resolve targets itself.
         let builder = reqwest::Client::builder()
             .timeout(timeout)
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none());
         let builder = if self.allow_private {
             builder
@@ -113,14 +115,18 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let [first, second, ..] = ip.segments();
+    let embeds_v4 = ip.segments()[..6].iter().all(|s| *s == 0); // ::a.b.c.d
     !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
+        || embeds_v4
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || (first == 0x64 && ip.segments()[1] == 0xff9b)) // NAT64 to anywhere
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (first == 0x2001 && second == 0x0db8) // documentation
+        || first == 0x2002 // 6to4: any IPv4 behind it
+        || (first == 0x64 && (second == 0xff9b || second == 0xff9b + 1))) // NAT64
 }
 
 #[cfg(test)]
@@ -144,6 +150,9 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "::7f00:1",
+            "2002:7f00:1::",
+            "fec0::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

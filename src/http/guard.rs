@@ -82,3 +82,37 @@ pub async fn redacted(response: Response) -> Response {
         }
     }
 }
+
+/// An open server (no authentication) answers browsers only for a `Host` a
+/// DNS-rebinding page cannot produce; probes and non-browser clients are not
+/// concerned.
+pub async fn known_host(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::state::AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let probe = matches!(
+        request.uri().path(),
+        "/" | "/health" | "/ready" | "/metrics"
+    );
+    // Only a browser can be made to rebind; browsers say so with `Origin` or
+    // `Sec-Fetch-*`. Other clients name whatever host they like.
+    let headers = request.headers();
+    let browser = headers.contains_key(header::ORIGIN) || headers.contains_key("sec-fetch-mode");
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    if probe || !browser || state.origins.allows_host(host) {
+        return next.run(request).await;
+    }
+    let mut error = ApiError::from(ProtocolError::new(
+        ErrorCode::Forbidden,
+        "this server has no authentication and answers only localhost, addresses and the \
+         hosts of AGENTPORT_ALLOWED_ORIGINS",
+    ));
+    error.status = StatusCode::FORBIDDEN;
+    error.into_response()
+}

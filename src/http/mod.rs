@@ -7,6 +7,6 @@ mod health;
 pub mod legacy;
 mod metrics;
 
-pub use guard::{redacted, same_site_writes, take_path_token};
+pub use guard::{known_host, redacted, same_site_writes, take_path_token};
 pub use health::{health, ready};
 pub use metrics::{metrics, record_request};

@@ -21,7 +21,8 @@ names! {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     All,
-    /// These agent ids and the agents of these contract addresses (lowercase).
+    /// These agent ids (exactly) and the agents of these contract addresses
+    /// (any case).
     Only(Vec<String>),
 }
 
@@ -33,7 +34,7 @@ impl Scope {
             if entry == "*" {
                 return Scope::All;
             }
-            only.push(entry.to_ascii_lowercase());
+            only.push(entry.to_string());
         }
         Scope::Only(only)
     }
@@ -43,8 +44,7 @@ impl Scope {
         match self {
             Scope::All => true,
             Scope::Only(entries) => entries.iter().any(|entry| {
-                entry.eq_ignore_ascii_case(agent_id)
-                    || contract.is_some_and(|c| entry.eq_ignore_ascii_case(c))
+                entry == agent_id || contract.is_some_and(|c| entry.eq_ignore_ascii_case(c))
             }),
         }
     }
@@ -57,6 +57,8 @@ pub struct Caller {
     pub subject: String,
     pub role: Role,
     pub scope: Scope,
+    /// When its credential expires (Unix seconds): a session ends then.
+    pub expires: Option<u64>,
 }
 
 impl Caller {
@@ -67,7 +69,16 @@ impl Caller {
             subject: "local".into(),
             role: Role::Admin,
             scope: Scope::All,
+            expires: None,
         }
+    }
+
+    /// Whether its credential has expired.
+    pub fn expired(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.expires.is_some_and(|at| at <= now)
     }
 
     /// Whether this caller may see the agent at all.
@@ -87,6 +98,7 @@ mod tests {
         assert!(scope.allows("other", Some("0xabcd")));
         assert!(!scope.allows("other", Some("0xffff")));
         assert!(!scope.allows("other", None));
+        assert!(!scope.allows("AGENT-1", None), "agent ids are exact");
         assert_eq!(Scope::parse(["a", "*"]), Scope::All);
         assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
     }

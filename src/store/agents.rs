@@ -315,13 +315,14 @@ impl StoreTx {
 
     /// Creates the agent `id` for `created_by`, or updates it (keeping its
     /// creator, creation time, runs and configured flag). Returns the agent and
-    /// whether it is new.
+    /// whether it is new; `None` when it belongs to another creator (checked in
+    /// the statement itself, so a concurrent creator cannot be overwritten).
     pub async fn upsert_agent(
         &mut self,
         id: &str,
         a: &NewAgent,
         created_by: &str,
-    ) -> Result<(Agent, bool)> {
+    ) -> Result<Option<(Agent, bool)>> {
         let existed = self.agent(id).await?.is_some();
         let at = now();
         let row = sqlx::query(concat!(
@@ -337,6 +338,7 @@ impl StoreTx {
              policy = COALESCE(excluded.policy, agents.policy), updated_at = excluded.updated_at, \
              max_value_wei = excluded.max_value_wei, \
              max_value_wei_per_day = excluded.max_value_wei_per_day \
+             WHERE agents.created_by IS NULL OR agents.created_by = excluded.created_by \
              RETURNING ",
             agent_columns!()
         ))
@@ -355,9 +357,9 @@ impl StoreTx {
         .bind(created_by)
         .bind(&a.max_value_wei)
         .bind(&a.max_value_wei_per_day)
-        .fetch_one(&mut *self.tx)
+        .fetch_optional(&mut *self.tx)
         .await?;
-        Ok((agent(&row)?, !existed))
+        row.map(|row| Ok((agent(&row)?, !existed))).transpose()
     }
 
     /// Sets fields of an agent; `None` leaves a field as it is. Returns the

@@ -18,6 +18,16 @@ fn stored(row: &AnyRow) -> Result<StoredEvent> {
 }
 
 impl StoreTx {
+    /// Deletes an agent's stored events; its seq goes on from where it was,
+    /// so a later agent with the same id never replays this one's history.
+    pub async fn delete_events(&mut self, agent_id: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM events WHERE agent_id = $1")
+            .bind(agent_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Gives the event the agent's next seq and stores it. In PostgreSQL the
     /// stream row stays locked until commit, so seqs commit in order.
     pub async fn append_event(

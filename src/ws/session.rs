@@ -198,6 +198,11 @@ async fn read_loop(
             Ok(Some(Ok(message))) => message,
         };
         deadline = time::Instant::now() + settings.idle_timeout;
+        // A JWT's session lasts as long as the token.
+        if session.caller.expired() {
+            control.end(Ending::Server(CloseCode::Policy, "token expired"));
+            return Some(stream);
+        }
         match message {
             // Handled outside of the select above, so shutdown never cuts a
             // handler short.

@@ -229,15 +229,18 @@ impl Subscriptions {
 
     /// Sends an event from the hub, after any stored events it skipped over.
     pub async fn deliver(&mut self, outbox: &Outbox, event: &Event) -> Result<(), ProtocolError> {
-        if !self.delivered.contains_key(&event.agent_id) {
-            let follows_contract = self
-                .topics
-                .contains(&Topic::Contract(event.contract.clone()));
-            // Queued before an unsubscribe, or an agent of a followed contract
-            // that the caller may not see.
-            if !follows_contract || !Feed::visible(&self.caller, &event.agent_id, &event.contract) {
-                return Ok(());
-            }
+        // Checked on every event: an agent may have moved out of the caller's
+        // scope since it was followed.
+        if !Feed::visible(&self.caller, &event.agent_id, &event.contract) {
+            return Ok(());
+        }
+        let follows_contract = || {
+            self.topics
+                .contains(&Topic::Contract(event.contract.clone()))
+        };
+        // Queued before an unsubscribe.
+        if !self.delivered.contains_key(&event.agent_id) && !follows_contract() {
+            return Ok(());
         }
         let last = *self
             .delivered

@@ -39,6 +39,7 @@ impl Process {
             // every test client comes from there.
             .env("AGENTPORT_ALLOW_PRIVATE_TARGETS", "1")
             .env("AGENTPORT_WS_CONNECTIONS_PER_SECOND", "0")
+            .env("AGENTPORT_ALLOW_UNAUTHENTICATED", "1")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

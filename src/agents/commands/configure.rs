@@ -77,7 +77,12 @@ impl Command for CreateAgent {
             .tx
             .upsert_agent(&agent_id, &agent, &caller.subject)
             .await
-            .map_err(internal)?;
+            .map_err(internal)?
+            .ok_or_else(|| {
+                AgentError::Forbidden(format!(
+                    "forbidden: agent {agent_id} belongs to someone else"
+                ))
+            })?;
         let what = if created { "created" } else { "agent" };
         let event = events::agent_updated(&agent_id, what, json!(agent));
         change.emit(&agent_id, event).await?;

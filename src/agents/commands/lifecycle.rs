@@ -75,7 +75,8 @@ impl Command for Stop {
     }
 }
 
-/// Deletes the agent and its configuration; its event stream stays readable.
+/// Deletes the agent, its configuration and its stored events (its seq goes
+/// on, so followers see `agent_removed` after what they had).
 #[derive(Debug, Clone)]
 pub struct Remove {
     pub agent_id: String,
@@ -94,6 +95,8 @@ impl Command for Remove {
         let agent = change.existing(id).await?;
         ctx.runner.unschedule(id);
         change.tx.delete_agent(id).await.map_err(internal)?;
+        // Its history goes with it: whoever creates this id next starts clean.
+        change.tx.delete_events(id).await.map_err(internal)?;
         let event = events::lifecycle(EventKind::AgentRemoved, id);
         change.emit(id, event).await?;
         ctx.rec.commit(change, &agent.contract_id).await

@@ -70,7 +70,7 @@ async fn reject(cycle: &mut Cycle<'_>, proposal: &Proposal, reason: String) {
 }
 
 /// Sends one guarded proposal and records what became of it. Returns whether
-/// the transaction went through.
+/// its value may have left: a success, or a failure after the request went out.
 async fn send(
     cycle: &mut Cycle<'_>,
     target: &Target<'_>,
@@ -110,10 +110,10 @@ async fn send(
             success
         }
         Err(error) => {
-            let result = CallResult::Failed(error.clone());
+            let result = CallResult::Failed(error.message.clone());
             cycle.results.push(ActionOutcome::new(name, params, result));
             cycle.fail(format!("{name} failed: {error}")).await;
-            false
+            error.maybe_sent
         }
     }
 }

@@ -21,7 +21,7 @@ use alloy::{
 };
 use serde_json::{Value, json};
 
-use super::{Call, WriteOutcome};
+use super::{Call, WriteError, WriteOutcome};
 use crate::{
     agents::retry::{Attempt, GaveUp, Retry},
     model::abi,
@@ -156,9 +156,10 @@ impl EvmExecutor {
         call: &Call<'_>,
         gas_limit: u64,
         max_priority_fee_wei: u128,
-    ) -> Result<WriteOutcome, String> {
+    ) -> Result<WriteOutcome, WriteError> {
         if self.sender.is_none() {
-            return Err("no EVM_PRIVATE_KEY is configured: writes cannot be signed".into());
+            let message = "no EVM_PRIVATE_KEY is configured: writes cannot be signed";
+            return Err(message.to_string().into());
         }
         let (_, to, data) = encode(call)?;
         // The same call without fees, to replay a failed transaction for its reason.
@@ -173,21 +174,23 @@ impl EvmExecutor {
             .with_gas_limit(gas_limit)
             .with_max_priority_fee_per_gas(max_priority_fee_wei)
             .with_value(call.value.unwrap_or_default());
-        let pending = self
-            .provider
-            .send_transaction(request)
-            .await
-            .map_err(|e| describe_rpc_error(&e))?;
+        let pending = self.provider.send_transaction(request).await.map_err(|e| {
+            // The node said no: nothing went out. Anything else (a timeout, a
+            // broken connection) may have reached it.
+            let rejected = e.as_error_resp().is_some();
+            WriteError {
+                message: describe_rpc_error(&e),
+                maybe_sent: !rejected,
+            }
+        })?;
         let tx_hash = format!("{:#x}", pending.tx_hash());
         let receipt = pending
             .with_timeout(Some(self.receipt_timeout))
             .get_receipt()
             .await
             .map_err(|e| {
-                format!(
-                    "no receipt for {tx_hash} within {:?}: {e}",
-                    self.receipt_timeout
-                )
+                let timeout = self.receipt_timeout;
+                WriteError::maybe_sent(format!("no receipt for {tx_hash} within {timeout:?}: {e}"))
             })?;
         let gas_used = receipt.gas_used;
         if receipt.status() {

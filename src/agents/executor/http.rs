@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Call, WriteOutcome};
+use super::{Call, WriteError, WriteOutcome};
 
 #[derive(Debug, Clone)]
 pub struct HttpExecutor {
@@ -27,7 +27,9 @@ impl HttpExecutor {
         })
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
+    /// `Err` says whether the API may have acted anyway (a timeout, an answer
+    /// that is not the protocol's), which matters for writes.
+    async fn post(&self, path: &str, body: Value) -> Result<Value, WriteError> {
         let url = format!("{}/contracts/{path}", self.base);
         let response = self
             .client
@@ -35,23 +37,25 @@ impl HttpExecutor {
             .json(&body)
             .send()
             .await
-            .map_err(|e| format!("contract API unreachable: {}", e.without_url()))?;
+            .map_err(|e| WriteError {
+                maybe_sent: !e.is_connect(),
+                message: format!("contract API unreachable: {}", e.without_url()),
+            })?;
         let status = response.status();
         let reply: Value = response.json().await.map_err(|e| {
-            format!(
-                "contract API answered {status} without JSON: {}",
-                e.without_url()
-            )
+            let e = e.without_url();
+            WriteError::maybe_sent(format!("contract API answered {status} without JSON: {e}"))
         })?;
         match reply.get("success").and_then(Value::as_bool) {
             Some(true) => Ok(reply.get("data").cloned().unwrap_or(Value::Null)),
             Some(false) => Err(reply
                 .get("error")
                 .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_string))
-                .unwrap_or_else(|| "the contract API reported a failure".into())),
-            None => Err(format!(
+                .unwrap_or_else(|| "the contract API reported a failure".into())
+                .into()),
+            None => Err(WriteError::maybe_sent(format!(
                 "contract API answered {status} without `success`: {reply}"
-            )),
+            ))),
         }
     }
 
@@ -71,8 +75,8 @@ impl HttpExecutor {
     }
 
     pub async fn read(&self, call: &Call<'_>) -> Result<Value, String> {
-        self.post("read", Self::body(call, "read", None, None))
-            .await
+        let body = Self::body(call, "read", None, None);
+        self.post("read", body).await.map_err(|e| e.message)
     }
 
     pub async fn write(
@@ -80,7 +84,7 @@ impl HttpExecutor {
         call: &Call<'_>,
         gas_limit: u64,
         fee: &str,
-    ) -> Result<WriteOutcome, String> {
+    ) -> Result<WriteOutcome, WriteError> {
         let kind = if call.value.is_some() {
             "payable"
         } else {

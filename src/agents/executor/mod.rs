@@ -44,6 +44,39 @@ impl Serialize for WriteOutcome {
     }
 }
 
+/// A write that failed, and whether its transaction may have gone out anyway
+/// (a timeout after the request left): then its value counts as spent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteError {
+    pub message: String,
+    pub maybe_sent: bool,
+}
+
+impl WriteError {
+    pub fn maybe_sent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            maybe_sent: true,
+        }
+    }
+}
+
+/// Errors found before anything was sent.
+impl From<String> for WriteError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            maybe_sent: false,
+        }
+    }
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// The executor the server was configured with.
 #[derive(Debug)]
 pub enum Executor {
@@ -79,7 +112,7 @@ impl Executor {
         call: &Call<'_>,
         gas_limit: u64,
         max_priority_fee: &str,
-    ) -> Result<WriteOutcome, String> {
+    ) -> Result<WriteOutcome, WriteError> {
         match self {
             Executor::Evm(evm) => {
                 let fee = evm::gwei_to_wei(max_priority_fee)?;
