@@ -182,7 +182,7 @@ async fn an_amount_over_the_functions_max_is_rejected_and_nothing_is_sent() {
 }
 
 #[tokio::test]
-async fn a_reverting_transfer_reports_its_revert_reason() {
+async fn a_reverting_transfer_is_caught_by_its_simulation_with_the_reason() {
     let agent_id = "reverting-agent";
     let too_much = "5000000";
     let Fixture {
@@ -192,6 +192,7 @@ async fn a_reverting_transfer_reports_its_revert_reason() {
         mut client,
     } = fixture(agent_id, transfer_rule(too_much), "10000000").await;
 
+    let nonce = anvil.nonce(OWNER).await;
     let outcome = execute(&mut client, agent_id).await;
     assert_eq!(outcome["status"], "error", "{outcome}");
     let message = outcome["message"].as_str().unwrap();
@@ -208,12 +209,10 @@ async fn a_reverting_transfer_reports_its_revert_reason() {
         .clone();
     assert_eq!(transfer["success"], false);
     assert_eq!(transfer["result"]["status"], "reverted");
-    assert!(
-        transfer["result"]["tx_hash"]
-            .as_str()
-            .unwrap()
-            .starts_with("0x")
-    );
+    // The pre-flight simulation caught it: nothing was broadcast, no gas spent.
+    assert_eq!(transfer["result"]["simulated"], true);
+    assert!(transfer["result"]["tx_hash"].is_null());
+    assert_eq!(anvil.nonce(OWNER).await, nonce);
     assert!(
         transfer["result"]["revert_reason"]
             .as_str()
@@ -602,5 +601,81 @@ async fn a_node_that_never_answers_fails_the_run_with_a_timeout() {
     );
     assert!(!again["message"].as_str().unwrap().contains("skipped"));
     hold.abort();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn another_wallet_on_the_same_key_does_not_fail_the_next_action() {
+    let agent_id = "shared-key-agent";
+    let Fixture {
+        anvil,
+        token,
+        server,
+        mut client,
+    } = fixture(agent_id, transfer_rule("5"), "100").await;
+    let outcome = execute(&mut client, agent_id).await;
+    assert_eq!(outcome["status"], "success", "{outcome}");
+    // The owner sends from their own wallet: the key's nonce moves on.
+    {
+        use alloy::{
+            network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest,
+        };
+        let owner: alloy::primitives::Address = OWNER.parse().unwrap();
+        let request = TransactionRequest::default()
+            .with_from(owner)
+            .with_to(owner)
+            .with_value(alloy::primitives::U256::from(1))
+            .with_nonce(anvil.nonce(OWNER).await);
+        let pending = anvil.provider.send_transaction(request).await.unwrap();
+        pending.get_receipt().await.unwrap();
+    }
+    let outcome = execute(&mut client, agent_id).await;
+    assert_eq!(
+        outcome["status"], "success",
+        "first try, no nonce error: {outcome}"
+    );
+    assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 10);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_agents_on_one_key_acting_at_once_never_collide_on_a_nonce() {
+    let Fixture {
+        anvil,
+        token,
+        server,
+        client: mut first,
+    } = fixture("key-sharer-1", transfer_rule("5"), "100").await;
+    let mut second = Client::new(server.connect("key-sharer-2").await);
+    configure(
+        &mut second,
+        "key-sharer-2",
+        &token.to_string(),
+        transfer_rule("5"),
+        "100",
+    )
+    .await;
+    let nonce = anvil.nonce(OWNER).await;
+    let (a, b) = tokio::join!(
+        async {
+            let mut outcomes = Vec::new();
+            for _ in 0..4 {
+                outcomes.push(execute(&mut first, "key-sharer-1").await);
+            }
+            outcomes
+        },
+        async {
+            let mut outcomes = Vec::new();
+            for _ in 0..4 {
+                outcomes.push(execute(&mut second, "key-sharer-2").await);
+            }
+            outcomes
+        }
+    );
+    for outcome in a.iter().chain(&b) {
+        assert_eq!(outcome["status"], "success", "{outcome}");
+    }
+    assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 40);
+    assert_eq!(anvil.nonce(OWNER).await, nonce + 8, "no gap, nothing twice");
     server.shutdown().await.unwrap();
 }

@@ -133,6 +133,7 @@ mod tests {
             success: false,
             gas_used: 21000,
             revert_reason: Some("why".into()),
+            simulated: false,
         });
         assert_eq!(
             serde_json::to_value(&sent).unwrap(),

@@ -95,6 +95,9 @@ async fn send(
             let line = if outcome.success {
                 let (tx, gas) = (&outcome.tx_hash, outcome.gas_used);
                 format!("{name} confirmed: tx {tx} (gas used {gas})")
+            } else if outcome.simulated {
+                let reason = outcome.revert_reason.as_deref().unwrap_or("no reason");
+                format!("{name} would revert: {reason} (nothing sent)")
             } else {
                 let reason = outcome.revert_reason.as_deref().unwrap_or("no reason");
                 format!("{name} reverted: {reason} (tx {})", outcome.tx_hash)

@@ -10,11 +10,13 @@ use alloy::{
     hex,
     json_abi::Function as AbiFunction,
     network::{EthereumWallet, TransactionBuilder},
+    primitives::TxHash,
     primitives::{
         Address,
         utils::{ParseUnits, parse_units},
     },
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder},
+    rpc::types::BlockId,
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
     transports::{RpcError, TransportError},
@@ -69,6 +71,10 @@ pub struct EvmExecutor {
     provider: DynProvider,
     /// The account that signs writes; `None` when no key is configured.
     sender: Option<Address>,
+    /// The next nonce of the key, as this process knows it (`None`: ask the
+    /// node). Held while a transaction is sent, so the sends of every agent
+    /// sharing the key go one at a time.
+    nonce: tokio::sync::Mutex<Option<u64>>,
     receipt_timeout: Duration,
 }
 
@@ -118,6 +124,7 @@ impl EvmExecutor {
         Ok(Self {
             provider,
             sender,
+            nonce: tokio::sync::Mutex::new(None),
             receipt_timeout: timeouts.receipt,
         })
     }
@@ -151,72 +158,155 @@ impl EvmExecutor {
         Ok(outputs_json(&values))
     }
 
+    /// Simulates, signs, sends and follows one write. A simulated revert sends
+    /// nothing; a send is retried once on a stale nonce (another wallet used
+    /// the key), after asking the node for the pending count.
     pub async fn write(
         &self,
         call: &Call<'_>,
         gas_limit: u64,
         max_priority_fee_wei: u128,
     ) -> Result<WriteOutcome, WriteError> {
-        if self.sender.is_none() {
+        let Some(from) = self.sender else {
             let message = "no EVM_PRIVATE_KEY is configured: writes cannot be signed";
             return Err(message.to_string().into());
-        }
+        };
         let (_, to, data) = encode(call)?;
-        // The same call without fees, to replay a failed transaction for its reason.
-        let mut replay = TransactionRequest::default()
-            .with_to(to)
-            .with_input(data.clone())
-            .with_value(call.value.unwrap_or_default());
-        replay.from = self.sender;
-        let request = TransactionRequest::default()
+        let base = TransactionRequest::default()
+            .with_from(from)
             .with_to(to)
             .with_input(data)
-            .with_gas_limit(gas_limit)
-            .with_max_priority_fee_per_gas(max_priority_fee_wei)
             .with_value(call.value.unwrap_or_default());
-        let pending = self.provider.send_transaction(request).await.map_err(|e| {
-            // The node said no: nothing went out. Anything else (a timeout, a
-            // broken connection) may have reached it.
-            let rejected = e.as_error_resp().is_some();
-            WriteError {
-                message: describe_rpc_error(&e),
-                maybe_sent: !rejected,
+        if let Some(reason) = self.simulate(&base).await? {
+            return Ok(WriteOutcome::simulated_revert(reason));
+        }
+        let request = base
+            .clone()
+            .with_gas_limit(gas_limit)
+            .with_max_priority_fee_per_gas(max_priority_fee_wei);
+        let tx_hash = self.send(request).await?;
+        self.follow(tx_hash, base).await
+    }
+
+    /// The call as the pending block would run it: `Some(reason)` if it reverts.
+    async fn simulate(&self, base: &TransactionRequest) -> Result<Option<String>, WriteError> {
+        let simulated = self
+            .provider
+            .call(base.clone())
+            .block(BlockId::pending())
+            .await;
+        match simulated {
+            Ok(_) => Ok(None),
+            Err(error) if error.revert_data().is_some() || is_revert(&error) => {
+                let reason = describe_rpc_error(&error);
+                Ok(Some(reason.trim_start_matches("reverted: ").to_string()))
             }
-        })?;
-        let tx_hash = format!("{:#x}", pending.tx_hash());
-        let receipt = pending
-            .with_timeout(Some(self.receipt_timeout))
+            Err(error) => Err(format!("simulation failed: {}", describe_rpc_error(&error)).into()),
+        }
+    }
+
+    /// Sends under the key's nonce; returns the transaction's hash.
+    async fn send(&self, request: TransactionRequest) -> Result<TxHash, WriteError> {
+        let mut next = self.nonce.lock().await;
+        for attempt in 0..2 {
+            let nonce = match *next {
+                Some(nonce) => nonce,
+                None => self.pending_nonce().await?,
+            };
+            let sent = self
+                .provider
+                .send_transaction(request.clone().with_nonce(nonce))
+                .await;
+            match sent {
+                Ok(pending) => {
+                    *next = Some(nonce + 1);
+                    return Ok(*pending.tx_hash());
+                }
+                Err(error) => {
+                    *next = None;
+                    if attempt == 0 && is_stale_nonce(&error) {
+                        continue;
+                    }
+                    // The node said no: nothing went out. Anything else (a
+                    // timeout, a broken connection) may have reached it.
+                    return Err(WriteError {
+                        maybe_sent: error.as_error_resp().is_none(),
+                        message: describe_rpc_error(&error),
+                    });
+                }
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+
+    async fn pending_nonce(&self) -> Result<u64, WriteError> {
+        let from = self.sender.unwrap_or_default();
+        idempotent(|| {
+            self.provider
+                .get_transaction_count(from)
+                .pending()
+                .into_future()
+        })
+        .await
+        .map_err(|e| format!("reading the key's nonce: {}", describe_rpc_error(&e)).into())
+    }
+
+    /// Waits for the receipt; a failed one is replayed at its block for the reason.
+    async fn follow(
+        &self,
+        tx_hash: TxHash,
+        replay: TransactionRequest,
+    ) -> Result<WriteOutcome, WriteError> {
+        let hash = format!("{tx_hash:#x}");
+        let timeout = self.receipt_timeout;
+        let receipt = PendingTransactionBuilder::new(self.provider.root().clone(), tx_hash)
+            .with_timeout(Some(timeout))
             .get_receipt()
             .await
             .map_err(|e| {
-                let timeout = self.receipt_timeout;
-                WriteError::maybe_sent(format!("no receipt for {tx_hash} within {timeout:?}: {e}"))
+                WriteError::maybe_sent(format!("no receipt for {hash} within {timeout:?}: {e}"))
             })?;
-        let gas_used = receipt.gas_used;
-        if receipt.status() {
-            return Ok(WriteOutcome {
-                tx_hash,
-                success: true,
-                gas_used,
-                revert_reason: None,
-            });
-        }
-        // The receipt says only "failed": replay the call at its block for the reason.
-        let block = receipt.block_number.map(Into::into);
-        let reason = match block {
-            Some(block) => match self.provider.call(replay).block(block).await {
+        let (gas_used, success) = (receipt.gas_used, receipt.status());
+        let revert_reason = match (success, receipt.block_number) {
+            (true, _) => None,
+            (false, Some(block)) => match self.provider.call(replay).block(block.into()).await {
                 Err(error) => Some(describe_rpc_error(&error)),
-                Ok(_) => None,
+                Ok(_) => Some("reverted without a reason".into()),
             },
-            None => None,
+            (false, None) => Some("reverted without a reason".into()),
         };
         Ok(WriteOutcome {
-            tx_hash,
-            success: false,
+            tx_hash: hash,
+            success,
             gas_used,
-            revert_reason: Some(reason.unwrap_or_else(|| "reverted without a reason".into())),
+            revert_reason,
+            simulated: false,
         })
     }
+}
+
+/// The node refused the nonce: another wallet used the key, or a send failed
+/// after taking one. Asking the node again and retrying once is safe.
+fn is_stale_nonce(error: &TransportError) -> bool {
+    let Some(response) = error.as_error_resp() else {
+        return false;
+    };
+    let message = response.message.to_ascii_lowercase();
+    [
+        "nonce too low",
+        "already known",
+        "replacement transaction underpriced",
+        "nonce has already been used",
+    ]
+    .iter()
+    .any(|stale| message.contains(stale))
+}
+
+/// A JSON-RPC error that says the call reverted (some nodes send no data).
+fn is_revert(error: &TransportError) -> bool {
+    error
+        .as_error_resp()
+        .is_some_and(|r| r.message.to_ascii_lowercase().contains("revert"))
 }
 
 /// The ABI entry, the contract address and the calldata of a call.

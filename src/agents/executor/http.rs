@@ -103,6 +103,7 @@ impl HttpExecutor {
                 .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
                 .unwrap_or(0),
             revert_reason: None,
+            simulated: false,
         })
     }
 }

@@ -29,14 +29,34 @@ pub struct WriteOutcome {
     pub success: bool,
     pub gas_used: u64,
     pub revert_reason: Option<String>,
+    /// The pre-flight simulation reverted: nothing was broadcast.
+    pub simulated: bool,
+}
+
+impl WriteOutcome {
+    /// A write refused by its own simulation: no transaction, no gas.
+    pub fn simulated_revert(reason: String) -> Self {
+        Self {
+            tx_hash: String::new(),
+            success: false,
+            gas_used: 0,
+            revert_reason: Some(reason),
+            simulated: true,
+        }
+    }
 }
 
 /// `{tx_hash, status: "success" | "reverted", gas_used, revert_reason}`.
 impl Serialize for WriteOutcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let status = if self.success { "success" } else { "reverted" };
-        let mut map = serializer.serialize_map(Some(4))?;
-        map.serialize_entry("tx_hash", &self.tx_hash)?;
+        let mut map = serializer.serialize_map(Some(5))?;
+        if self.simulated {
+            map.serialize_entry("tx_hash", &None::<String>)?;
+            map.serialize_entry("simulated", &true)?;
+        } else {
+            map.serialize_entry("tx_hash", &self.tx_hash)?;
+        }
         map.serialize_entry("status", status)?;
         map.serialize_entry("gas_used", &self.gas_used)?;
         map.serialize_entry("revert_reason", &self.revert_reason)?;
