@@ -341,6 +341,7 @@ fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
         executor,
         max_actions: config.max_actions_per_run,
         allowed_contracts: allowed_contracts(config),
+        reconcile_every: config.reconcile_every,
         llm,
         notifier,
     })

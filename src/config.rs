@@ -225,6 +225,11 @@ pub struct Config {
     #[arg(long = "rpc-timeout-secs", value_name = "SECS", env = "AGENTPORT_RPC_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs)]
     pub rpc_timeout: Duration,
 
+    /// Seconds between looks at the chain for transactions not final yet (a
+    /// crash between broadcast and receipt is settled this way).
+    #[arg(long = "reconcile-secs", value_name = "SECS", env = "AGENTPORT_RECONCILE_SECS", default_value = "15", value_parser = parse_secs)]
+    pub reconcile_every: Duration,
+
     /// Contract addresses the signing key may call, comma-separated; empty:
     /// any. Contracts outside it cannot be registered, and writes to them are
     /// rejected by the guard.

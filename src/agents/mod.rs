@@ -17,6 +17,7 @@ pub mod notify;
 pub mod outbound;
 pub mod outcome;
 pub mod policy;
+pub mod reconcile;
 mod recorder;
 pub mod retry;
 pub mod runner;

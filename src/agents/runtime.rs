@@ -125,6 +125,7 @@ impl Runtime {
     /// active agent of this process is scheduled again.
     pub async fn resume(&self) -> anyhow::Result<()> {
         let store = &self.inner.rec.store;
+        self.reconcile().await;
         let interrupted = store.mark_interrupted_runs(&now()).await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -137,7 +138,43 @@ impl Runtime {
             self.schedule(&agent.agent_id);
         }
         tracing::info!(agents = agents.len(), "active agents scheduled");
+        let runtime = self.clone();
+        self.inner
+            .tasks
+            .spawn(async move { runtime.reconcile_every().await });
         Ok(())
+    }
+
+    /// Settles what the chain decided for actions still `sent`, and completes
+    /// runs cut by a crash once their actions are final.
+    async fn reconcile(&self) {
+        let inner = &self.inner;
+        let Some(executor) = &inner.settings.executor else {
+            return;
+        };
+        super::reconcile::actions(&inner.rec, executor).await;
+        let busy = self
+            .slots()
+            .iter()
+            .filter(|(_, slot)| slot.run.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        super::reconcile::runs(&inner.rec, &busy).await;
+    }
+
+    /// Reconciles every `reconcile_every` until shutdown.
+    async fn reconcile_every(self) {
+        let every = self
+            .inner
+            .settings
+            .reconcile_every
+            .max(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = self.inner.stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => self.reconcile().await,
+            }
+        }
     }
 
     /// Stops every timer and waits for runs in progress (they stop at their

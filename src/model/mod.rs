@@ -3,6 +3,7 @@
 //! helpers. No I/O: every layer above may use them, they use nothing above.
 
 pub mod abi;
+mod action;
 mod agent;
 mod caller;
 mod error;
@@ -10,6 +11,7 @@ mod event;
 mod input;
 mod run;
 
+pub use action::{Action, ActionState};
 pub use agent::{
     Agent, AgentDetails, AgentState, AgentStatus, Contract, Function, FunctionType, Notification,
     NotificationType, Published, Schedule, ScheduleKind, ScheduleType,

@@ -5,6 +5,7 @@
 //! only types both share (text, bigint, boolean); times are RFC 3339 text and
 //! JSON documents are text. Migrations are embedded and run at start.
 
+mod actions;
 mod agents;
 mod events;
 mod runs;

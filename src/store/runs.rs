@@ -74,9 +74,11 @@ impl Store {
     /// how many there were.
     pub async fn mark_interrupted_runs(&self, at: &str) -> Result<u64> {
         let _turn = self.write_turn().await;
+        // A run that sent a transaction is completed from the chain instead.
         Ok(sqlx::query(
             "UPDATE runs SET status = $2, finished_at = $1, \
-             error = 'the server stopped during this run' WHERE status = $3",
+             error = 'the server stopped during this run' WHERE status = $3 \
+             AND NOT EXISTS (SELECT 1 FROM actions WHERE actions.run_id = runs.run_id)",
         )
         .bind(at)
         .bind(RunStatus::Interrupted.as_str())
@@ -84,6 +86,20 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    /// Runs still marked `running`, of every agent.
+    pub async fn running_runs(&self) -> Result<Vec<Run>> {
+        sqlx::query(
+            "SELECT run_id, agent_id, run_trigger, status, request, result, error, started_at, \
+             finished_at FROM runs WHERE status = $1",
+        )
+        .bind(RunStatus::Running.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(run)
+        .collect()
     }
 
     /// The agent's most recent runs, newest first.

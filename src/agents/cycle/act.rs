@@ -5,14 +5,15 @@ use alloy::primitives::U256;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{Cycle, Env, Target, spend};
+use super::{Cycle, Env, Target, journal::RunJournal, spend};
 use crate::{
     agents::{
+        executor::{Journal, Settled},
         guard::{self, Checked, Limits, Proposal},
         outcome::{ActionOutcome, CallResult},
         policy::Policy,
     },
-    model::LogLevel,
+    model::{ActionState, LogLevel},
 };
 
 /// Guards and sends the proposals in order. Stopping the agent stops before
@@ -25,6 +26,11 @@ pub(super) async fn act(
     cancel: &CancellationToken,
 ) {
     let agent = &target.details.agent;
+    if !proposals.is_empty() && awaiting_predecessor(env, &agent.agent_id).await {
+        let line = "no new action: a transaction of this agent is not final yet";
+        cycle.fail(line).await;
+        return;
+    }
     let settings = env.settings;
     let max_actions = Policy::max_actions(agent.policy.as_ref(), settings.max_actions);
     let limits = Limits {
@@ -60,6 +66,18 @@ pub(super) async fn act(
     }
 }
 
+/// Whether an earlier transaction of the agent is still `sent`: acting again
+/// before it is settled could do the same thing twice.
+async fn awaiting_predecessor(env: &Env<'_>, agent_id: &str) -> bool {
+    match env.rec.store.has_unsettled_action(agent_id).await {
+        Ok(pending) => pending,
+        Err(error) => {
+            tracing::warn!(%error, "reading the agent's actions failed: not acting");
+            true
+        }
+    }
+}
+
 async fn reject(cycle: &mut Cycle<'_>, proposal: &Proposal, reason: String) {
     let line = format!("Rejected {}: {reason}", proposal.function);
     cycle.log(LogLevel::Warning, line).await;
@@ -85,11 +103,34 @@ async fn send(
     cycle.acted = true;
     let agent = &target.details.agent;
     let gas_limit: u64 = agent.gas_limit.parse().unwrap_or(0);
+    let params = Value::Array(proposal.args.clone());
+    let journal = RunJournal {
+        rec: cycle.rec,
+        agent,
+        run_id: &cycle.run_id,
+        function: name,
+        args: &params,
+        value_wei: checked.value.unwrap_or_default().to_string(),
+    };
     let written = target
         .executor
-        .write(&call, gas_limit, &agent.max_priority_fee)
+        .write(&call, gas_limit, &agent.max_priority_fee, &journal)
         .await;
-    let params = Value::Array(proposal.args.clone());
+    if let Ok(outcome) = &written
+        && !outcome.simulated
+    {
+        let state = if outcome.success {
+            ActionState::Confirmed
+        } else {
+            ActionState::Reverted
+        };
+        let settled = Settled {
+            state,
+            gas_used: Some(outcome.gas_used),
+            block: None,
+        };
+        journal.settled(&outcome.tx_hash, settled).await;
+    }
     match written {
         Ok(outcome) => {
             let line = if outcome.success {

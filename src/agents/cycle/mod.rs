@@ -4,6 +4,7 @@
 
 mod act;
 mod decide;
+mod journal;
 mod observe;
 mod record;
 mod spend;
@@ -24,6 +25,8 @@ use crate::{
     protocol::events,
 };
 
+pub(crate) use journal::settle;
+
 /// What runs are made with.
 #[derive(Debug, Default)]
 pub struct RuntimeSettings {
@@ -38,6 +41,8 @@ pub struct RuntimeSettings {
     pub llm: Option<LlmClient>,
     /// Where notifications are sent from.
     pub notifier: Notifier,
+    /// How often actions still `sent` are looked up on chain.
+    pub reconcile_every: std::time::Duration,
 }
 
 /// What a run may use: the recorder, the settings, and the tracked background
@@ -53,6 +58,7 @@ pub struct Env<'a> {
 struct Cycle<'a> {
     rec: &'a Recorder,
     agent: Agent,
+    run_id: String,
     logs: Vec<LogLine>,
     results: Vec<ActionOutcome>,
     errors: Vec<String>,
@@ -144,6 +150,7 @@ pub(super) async fn run(
     let mut cycle = Cycle {
         rec: env.rec,
         agent: details.agent.clone(),
+        run_id: request.run_id.clone(),
         logs: Vec::new(),
         results: Vec::new(),
         errors: Vec::new(),

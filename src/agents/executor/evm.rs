@@ -7,9 +7,10 @@ use std::{future::Future, time::Duration};
 
 use alloy::{
     dyn_abi::{DynSolValue, FunctionExt, JsonAbiExt},
+    eips::Encodable2718,
     hex,
     json_abi::Function as AbiFunction,
-    network::{EthereumWallet, TransactionBuilder},
+    network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
     primitives::TxHash,
     primitives::{
         Address,
@@ -23,10 +24,10 @@ use alloy::{
 };
 use serde_json::{Value, json};
 
-use super::{Call, WriteError, WriteOutcome};
+use super::{Call, Journal, Settled, WriteError, WriteOutcome};
 use crate::{
     agents::retry::{Attempt, GaveUp, Retry},
-    model::abi,
+    model::{ActionState, abi},
 };
 
 /// Calls that change nothing are tried again when the node asks for it (429,
@@ -71,6 +72,8 @@ pub struct EvmExecutor {
     provider: DynProvider,
     /// The account that signs writes; `None` when no key is configured.
     sender: Option<Address>,
+    /// Signs transactions here, so that each is recorded before it is sent.
+    wallet: Option<EthereumWallet>,
     /// The next nonce of the key, as this process knows it (`None`: ask the
     /// node). Held while a transaction is sent, so the sends of every agent
     /// sharing the key go one at a time.
@@ -103,27 +106,19 @@ impl EvmExecutor {
             .timeout(timeouts.rpc)
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
-        let (provider, sender) = match private_key {
-            Some(key) => {
-                let signer: PrivateKeySigner = key
-                    .trim()
-                    .parse()
-                    .map_err(|_| "EVM_PRIVATE_KEY is not a valid private key".to_string())?;
-                let sender = signer.address();
-                let provider = ProviderBuilder::new()
-                    .wallet(EthereumWallet::from(signer))
-                    .connect_reqwest(http, url)
-                    .erased();
-                (provider, Some(sender))
-            }
-            None => (
-                ProviderBuilder::new().connect_reqwest(http, url).erased(),
-                None,
+        let signer = match private_key {
+            Some(key) => Some(
+                key.trim()
+                    .parse::<PrivateKeySigner>()
+                    .map_err(|_| "EVM_PRIVATE_KEY is not a valid private key".to_string())?,
             ),
+            None => None,
         };
+        let provider = ProviderBuilder::new().connect_reqwest(http, url).erased();
         Ok(Self {
             provider,
-            sender,
+            sender: signer.as_ref().map(|s| s.address()),
+            wallet: signer.map(EthereumWallet::from),
             nonce: tokio::sync::Mutex::new(None),
             receipt_timeout: timeouts.receipt,
         })
@@ -158,16 +153,17 @@ impl EvmExecutor {
         Ok(outputs_json(&values))
     }
 
-    /// Simulates, signs, sends and follows one write. A simulated revert sends
-    /// nothing; a send is retried once on a stale nonce (another wallet used
-    /// the key), after asking the node for the pending count.
+    /// Simulates, signs, records (`journal`), sends and follows one write. A
+    /// simulated revert sends nothing; a send is retried once on a stale nonce
+    /// (another wallet used the key), after asking the node for the pending count.
     pub async fn write(
         &self,
         call: &Call<'_>,
         gas_limit: u64,
         max_priority_fee_wei: u128,
+        journal: &dyn Journal,
     ) -> Result<WriteOutcome, WriteError> {
-        let Some(from) = self.sender else {
+        let (Some(from), Some(wallet)) = (self.sender, &self.wallet) else {
             let message = "no EVM_PRIVATE_KEY is configured: writes cannot be signed";
             return Err(message.to_string().into());
         };
@@ -180,12 +176,31 @@ impl EvmExecutor {
         if let Some(reason) = self.simulate(&base).await? {
             return Ok(WriteOutcome::simulated_revert(reason));
         }
-        let request = base
-            .clone()
-            .with_gas_limit(gas_limit)
-            .with_max_priority_fee_per_gas(max_priority_fee_wei);
-        let tx_hash = self.send(request).await?;
+        let request = self
+            .with_fees(base.clone(), max_priority_fee_wei)
+            .await?
+            .with_gas_limit(gas_limit);
+        let tx_hash = self.send(request, wallet, journal).await?;
         self.follow(tx_hash, base).await
+    }
+
+    /// EIP-1559 fees from the node, with the agent's priority fee.
+    async fn with_fees(
+        &self,
+        request: TransactionRequest,
+        priority: u128,
+    ) -> Result<TransactionRequest, WriteError> {
+        let chain = idempotent(|| self.provider.get_chain_id()).await;
+        let fees = idempotent(|| self.provider.estimate_eip1559_fees()).await;
+        let unsent = |e: TransportError| WriteError::from(describe_rpc_error(&e));
+        let (chain, fees) = (chain.map_err(unsent)?, fees.map_err(unsent)?);
+        let base_room = fees
+            .max_fee_per_gas
+            .saturating_sub(fees.max_priority_fee_per_gas);
+        Ok(request
+            .with_chain_id(chain)
+            .with_max_priority_fee_per_gas(priority)
+            .with_max_fee_per_gas(base_room.saturating_add(priority)))
     }
 
     /// The call as the pending block would run it: `Some(reason)` if it reverts.
@@ -205,32 +220,47 @@ impl EvmExecutor {
         }
     }
 
-    /// Sends under the key's nonce; returns the transaction's hash.
-    async fn send(&self, request: TransactionRequest) -> Result<TxHash, WriteError> {
+    /// Under the key's nonce: signs, records, broadcasts; returns the hash.
+    async fn send(
+        &self,
+        request: TransactionRequest,
+        wallet: &EthereumWallet,
+        journal: &dyn Journal,
+    ) -> Result<TxHash, WriteError> {
         let mut next = self.nonce.lock().await;
         for attempt in 0..2 {
             let nonce = match *next {
                 Some(nonce) => nonce,
                 None => self.pending_nonce().await?,
             };
-            let sent = self
-                .provider
-                .send_transaction(request.clone().with_nonce(nonce))
-                .await;
-            match sent {
-                Ok(pending) => {
+            let request = request.clone().with_nonce(nonce);
+            let signed =
+                <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(request, wallet);
+            let signed = signed.await;
+            let envelope = signed.map_err(|e| format!("signing failed: {e}"))?;
+            let tx_hash = *envelope.tx_hash();
+            let hash = format!("{tx_hash:#x}");
+            // Recorded before it leaves: a crash from here on is reconciled.
+            journal.signed(nonce, &hash).await?;
+            let raw = envelope.encoded_2718();
+            match self.provider.send_raw_transaction(&raw).await {
+                Ok(_) => {
                     *next = Some(nonce + 1);
-                    return Ok(*pending.tx_hash());
+                    return Ok(tx_hash);
                 }
                 Err(error) => {
                     *next = None;
-                    if attempt == 0 && is_stale_nonce(&error) {
-                        continue;
-                    }
                     // The node said no: nothing went out. Anything else (a
                     // timeout, a broken connection) may have reached it.
+                    let rejected = error.as_error_resp().is_some();
+                    if rejected {
+                        journal.settled(&hash, Settled::dropped()).await;
+                    }
+                    if rejected && attempt == 0 && is_stale_nonce(&error) {
+                        continue;
+                    }
                     return Err(WriteError {
-                        maybe_sent: error.as_error_resp().is_none(),
+                        maybe_sent: !rejected,
                         message: describe_rpc_error(&error),
                     });
                 }
@@ -281,6 +311,49 @@ impl EvmExecutor {
             gas_used,
             revert_reason,
             simulated: false,
+        })
+    }
+}
+
+impl EvmExecutor {
+    /// Where a recorded transaction stands on chain now.
+    pub async fn settled(&self, tx_hash: &str, nonce: u64) -> Result<Settled, String> {
+        let hash: TxHash = tx_hash
+            .parse()
+            .map_err(|_| format!("`{tx_hash}` is not a hash"))?;
+        let failed = |e: TransportError| describe_rpc_error(&e);
+        let receipt = idempotent(|| self.provider.get_transaction_receipt(hash)).await;
+        if let Some(receipt) = receipt.map_err(failed)? {
+            return Ok(Settled {
+                state: if receipt.status() {
+                    ActionState::Confirmed
+                } else {
+                    ActionState::Reverted
+                },
+                gas_used: Some(receipt.gas_used),
+                block: receipt.block_number,
+            });
+        }
+        let known = idempotent(|| self.provider.get_transaction_by_hash(hash)).await;
+        if known.map_err(failed)?.is_some() {
+            return Ok(Settled::pending());
+        }
+        let from = self.sender.unwrap_or_default();
+        let used = idempotent(|| {
+            self.provider
+                .get_transaction_count(from)
+                .latest()
+                .into_future()
+        });
+        let state = if used.await.map_err(failed)? > nonce {
+            ActionState::Replaced
+        } else {
+            ActionState::Dropped
+        };
+        Ok(Settled {
+            state,
+            gas_used: None,
+            block: None,
         })
     }
 }

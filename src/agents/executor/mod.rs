@@ -4,6 +4,7 @@
 pub mod evm;
 pub mod http;
 
+use futures_util::future::BoxFuture;
 use serde::{Serialize, Serializer, ser::SerializeMap};
 use serde_json::Value;
 
@@ -97,6 +98,41 @@ impl std::fmt::Display for WriteError {
     }
 }
 
+/// Where a signed transaction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    pub state: crate::model::ActionState,
+    pub gas_used: Option<u64>,
+    pub block: Option<u64>,
+}
+
+impl Settled {
+    pub fn pending() -> Self {
+        Self::state(crate::model::ActionState::Sent)
+    }
+
+    pub fn dropped() -> Self {
+        Self::state(crate::model::ActionState::Dropped)
+    }
+
+    fn state(state: crate::model::ActionState) -> Self {
+        Self {
+            state,
+            gas_used: None,
+            block: None,
+        }
+    }
+}
+
+/// The write-ahead record of a run's transactions: a signed transaction is
+/// recorded before it is broadcast, and settled when it is final.
+pub trait Journal: Send + Sync {
+    /// Records a signed transaction; `Err` (the record failed) means it must
+    /// not be sent.
+    fn signed<'a>(&'a self, nonce: u64, tx_hash: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    fn settled<'a>(&'a self, tx_hash: &'a str, settled: Settled) -> BoxFuture<'a, ()>;
+}
+
 /// The executor the server was configured with.
 #[derive(Debug)]
 pub enum Executor {
@@ -120,6 +156,15 @@ impl Executor {
         }
     }
 
+    /// Where a recorded transaction stands on chain (`None`: this executor
+    /// cannot tell).
+    pub async fn settled(&self, tx_hash: &str, nonce: u64) -> Option<Result<Settled, String>> {
+        match self {
+            Executor::Evm(evm) => Some(evm.settled(tx_hash, nonce).await),
+            Executor::Http(_) => None,
+        }
+    }
+
     pub async fn read(&self, call: &Call<'_>) -> Result<Value, String> {
         match self {
             Executor::Evm(evm) => evm.read(call).await,
@@ -132,11 +177,12 @@ impl Executor {
         call: &Call<'_>,
         gas_limit: u64,
         max_priority_fee: &str,
+        journal: &dyn Journal,
     ) -> Result<WriteOutcome, WriteError> {
         match self {
             Executor::Evm(evm) => {
                 let fee = evm::gwei_to_wei(max_priority_fee)?;
-                evm.write(call, gas_limit, fee).await
+                evm.write(call, gas_limit, fee, journal).await
             }
             Executor::Http(http) => http.write(call, gas_limit, max_priority_fee).await,
         }

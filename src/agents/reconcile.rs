@@ -1,0 +1,98 @@
+//! Reconciliation: after a crash (at start) and then periodically, every
+//! action still `sent` is looked up on chain and settled, and a run a crash
+//! left `running` is completed from its actions once they are all final. A
+//! run is marked `interrupted` only if it sent nothing.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use super::{
+    cycle::settle,
+    executor::Executor,
+    recorder::{Recorder, internal},
+};
+use crate::model::{Action, ActionState, Run, RunStatus, now};
+
+/// Settles what the chain has decided. Returns how many actions settled.
+pub async fn actions(rec: &Recorder, executor: &Executor) -> usize {
+    let unsettled = match rec.store.unsettled_actions().await {
+        Ok(actions) => actions,
+        Err(error) => {
+            tracing::warn!(%error, "reading unsettled actions failed");
+            return 0;
+        }
+    };
+    let mut count = 0;
+    for action in unsettled {
+        match executor.settled(&action.tx_hash, action.nonce).await {
+            Some(Ok(settled)) if settled.state != ActionState::Sent => {
+                let contract = contract_of(rec, &action).await;
+                settle(rec, &contract, &action.tx_hash, settled).await;
+                count += 1;
+            }
+            Some(Err(error)) => tracing::warn!(%error, tx = %action.tx_hash, "reconciling failed"),
+            _ => {}
+        }
+    }
+    count
+}
+
+async fn contract_of(rec: &Recorder, action: &Action) -> String {
+    let agent = rec.store.agent(&action.agent_id).await.ok().flatten();
+    agent.map(|a| a.contract_id).unwrap_or_default()
+}
+
+/// Completes the runs left `running` by a crash whose actions are all final;
+/// `busy` are the agents with a run in progress here.
+pub async fn runs(rec: &Recorder, busy: &HashSet<String>) {
+    let Ok(running) = rec.store.running_runs().await else {
+        return;
+    };
+    for run in running.iter().filter(|r| !busy.contains(&r.agent_id)) {
+        if let Err(error) = complete(rec, run).await {
+            tracing::warn!(%error, run = %run.run_id, "completing a run from the chain failed");
+        }
+    }
+}
+
+async fn complete(rec: &Recorder, run: &Run) -> Result<(), crate::model::AgentError> {
+    let actions = rec
+        .store
+        .actions_of_run(&run.run_id)
+        .await
+        .map_err(internal)?;
+    if actions.is_empty() || actions.iter().any(|a| a.state == ActionState::Sent) {
+        return Ok(());
+    }
+    let failed: Vec<String> = actions
+        .iter()
+        .filter(|a| a.state != ActionState::Confirmed)
+        .map(|a| format!("{} {}: {}", a.function, a.tx_hash, a.state))
+        .collect();
+    let status = if failed.is_empty() {
+        RunStatus::Succeeded
+    } else {
+        RunStatus::Failed
+    };
+    let result = json!({"reconciled": true, "actions": actions.iter().map(|a| json!({
+        "function": a.function, "tx_hash": a.tx_hash, "state": a.state,
+        "gas_used": a.gas_used})).collect::<Vec<_>>()});
+    let error = (!failed.is_empty()).then(|| failed.join("; "));
+    let mut change = rec.begin().await?;
+    let tx = &mut change.tx;
+    tx.finish_run(&run.run_id, status, Some(&result), error.as_deref(), &now())
+        .await
+        .map_err(internal)?;
+    let contract = rec
+        .store
+        .agent(&run.agent_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|a| a.contract_id)
+        .unwrap_or_default();
+    rec.commit(change, &contract).await?;
+    tracing::info!(run = %run.run_id, %status, "a run cut by a stop was completed from the chain");
+    Ok(())
+}
