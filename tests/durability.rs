@@ -220,3 +220,92 @@ async fn stopping_an_agent_cuts_its_run_at_a_safe_point() {
     );
     assert_eq!(runs.len(), 2);
 }
+
+/// The worst moment: the transaction is in the node's pending block, its
+/// receipt not yet there, and the process is killed. After a restart and a
+/// mined block, the transfer happened exactly once and the run is completed
+/// from the chain with its hash.
+#[tokio::test]
+async fn a_transaction_sent_just_before_kill_9_is_completed_from_the_chain() {
+    use alloy::providers::Provider;
+    use common::chain::{Anvil, OWNER, OWNER_KEY, RECIPIENT, configure_agent};
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let env = [
+        ("EVM_RPC_URL", anvil.url.as_str()),
+        ("EVM_PRIVATE_KEY", OWNER_KEY),
+        ("AGENTPORT_RECONCILE_SECS", "0.2"),
+    ];
+    let mut process = Process::start(&env).await;
+    let agent_id = "mid-flight";
+    let mut wizard_client = client(&process, agent_id, "").await;
+    let rule = json!({"kind": "rules", "rules": [
+        {"then": {"function": "transfer", "args": [RECIPIENT, "5"]}}]});
+    configure_agent(
+        &mut wizard_client,
+        agent_id,
+        &token.to_string(),
+        "move 5",
+        rule,
+        "100",
+    )
+    .await;
+    let nonce = anvil.nonce(OWNER).await;
+    let rpc = |method: &'static str, params: Value| {
+        let provider = anvil.provider.clone();
+        async move {
+            provider
+                .raw_request::<_, Value>(method.into(), params)
+                .await
+                .unwrap()
+        }
+    };
+    rpc("evm_setAutomine", json!([false])).await;
+    wizard_client
+        .send(json!({"type": "execute", "agent_id": agent_id}))
+        .await;
+    let owner: alloy::primitives::Address = OWNER.parse().unwrap();
+    wait_for("the transfer in the pending block", || async {
+        let pending = anvil
+            .provider
+            .get_transaction_count(owner)
+            .pending()
+            .await
+            .unwrap();
+        (pending > nonce).then_some(())
+    })
+    .await;
+    process.child.start_kill().unwrap();
+    process.child.wait().await.unwrap();
+    let Process { dir, .. } = process;
+
+    let process = Process::start_in(dir, &env).await;
+    rpc("evm_mine", json!([])).await;
+    rpc("evm_setAutomine", json!([true])).await;
+    let mut view = client(&process, agent_id, "").await;
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    let run = loop {
+        view.send(json!({"type": "list_runs", "data": {"agent_id": agent_id}}))
+            .await;
+        let runs = view.until("list_runs_response").await;
+        let run = runs["data"]["runs"][0].clone();
+        if run["status"] != "running" {
+            break run;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never completed: {run}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["result"]["reconciled"], true);
+    let hash = run["result"]["actions"][0]["tx_hash"].as_str().unwrap();
+    assert!(hash.starts_with("0x"), "{run}");
+    assert_eq!(
+        anvil.balance(token, RECIPIENT).await.to::<u64>(),
+        5,
+        "exactly once"
+    );
+    assert_eq!(anvil.nonce(OWNER).await, nonce + 1);
+}
