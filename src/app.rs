@@ -342,6 +342,7 @@ fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
         max_actions: config.max_actions_per_run,
         allowed_contracts: allowed_contracts(config),
         reconcile_every: config.reconcile_every,
+        run_grace: config.run_grace,
         llm,
         notifier,
     })

@@ -225,6 +225,13 @@ pub struct Config {
     #[arg(long = "rpc-timeout-secs", value_name = "SECS", env = "AGENTPORT_RPC_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs)]
     pub rpc_timeout: Duration,
 
+    /// Seconds a run stopped by shutdown (or by stopping its agent) still waits
+    /// for the receipt of a transaction it already broadcast; after that the
+    /// transaction is left `sent`, for reconciliation. Keep it under the
+    /// shutdown grace period, itself under the platform's drain time.
+    #[arg(long = "run-grace-secs", value_name = "SECS", env = "AGENTPORT_RUN_GRACE_SECS", default_value = "5", value_parser = parse_secs)]
+    pub run_grace: Duration,
+
     /// Seconds between looks at the chain for transactions not final yet (a
     /// crash between broadcast and receipt is settled this way).
     #[arg(long = "reconcile-secs", value_name = "SECS", env = "AGENTPORT_RECONCILE_SECS", default_value = "15", value_parser = parse_secs)]

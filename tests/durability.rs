@@ -309,3 +309,94 @@ async fn a_transaction_sent_just_before_kill_9_is_completed_from_the_chain() {
     );
     assert_eq!(anvil.nonce(OWNER).await, nonce + 1);
 }
+
+/// SIGTERM while a broadcast transaction waits for its receipt: the process
+/// exits within its grace, the action is left `sent`, and after a restart and
+/// a mined block it is confirmed and the run completed.
+#[tokio::test]
+async fn sigterm_during_a_receipt_wait_leaves_the_action_for_reconciliation() {
+    use alloy::providers::Provider;
+    use common::chain::{Anvil, OWNER, OWNER_KEY, RECIPIENT, configure_agent};
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let env = [
+        ("EVM_RPC_URL", anvil.url.as_str()),
+        ("EVM_PRIVATE_KEY", OWNER_KEY),
+        ("AGENTPORT_RECONCILE_SECS", "0.2"),
+        ("AGENTPORT_RUN_GRACE_SECS", "1"),
+        ("AGENTPORT_SHUTDOWN_GRACE_SECS", "5"),
+        // The test's client does not answer close frames: do not wait on it.
+        ("AGENTPORT_WS_CLOSE_TIMEOUT_SECS", "0.5"),
+    ];
+    let mut process = Process::start(&env).await;
+    let agent_id = "stopping-mid-flight";
+    let mut wizard_client = client(&process, agent_id, "").await;
+    let rule = json!({"kind": "rules", "rules": [
+        {"then": {"function": "transfer", "args": [RECIPIENT, "5"]}}]});
+    configure_agent(
+        &mut wizard_client,
+        agent_id,
+        &token.to_string(),
+        "move 5",
+        rule,
+        "100",
+    )
+    .await;
+    let nonce = anvil.nonce(OWNER).await;
+    let provider = anvil.provider.clone();
+    let rpc = |method: &'static str, params: Value| {
+        let provider = provider.clone();
+        async move {
+            provider
+                .raw_request::<_, Value>(method.into(), params)
+                .await
+                .unwrap()
+        }
+    };
+    rpc("evm_setAutomine", json!([false])).await;
+    wizard_client
+        .send(json!({"type": "execute", "agent_id": agent_id}))
+        .await;
+    let owner: alloy::primitives::Address = OWNER.parse().unwrap();
+    wait_for("the transfer in the pending block", || async {
+        let pending = anvil
+            .provider
+            .get_transaction_count(owner)
+            .pending()
+            .await
+            .unwrap();
+        (pending > nonce).then_some(())
+    })
+    .await;
+    process.signal("TERM");
+    let code = process.exit_code(std::time::Duration::from_secs(8)).await;
+    assert_eq!(code, Some(0), "exits within its grace");
+    let Process { dir, .. } = process;
+
+    let process = Process::start_in(dir, &env).await;
+    rpc("evm_mine", json!([])).await;
+    rpc("evm_setAutomine", json!([true])).await;
+    let mut view = client(&process, agent_id, "").await;
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    let run = loop {
+        view.send(json!({"type": "list_runs", "data": {"agent_id": agent_id}}))
+            .await;
+        let runs = view.until("list_runs_response").await;
+        let run = runs["data"]["runs"][0].clone();
+        if run["status"] == "succeeded" {
+            break run;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never confirmed: {run}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(run["result"]["reconciled"], true, "{run}");
+    assert_eq!(
+        anvil.balance(token, RECIPIENT).await.to::<u64>(),
+        5,
+        "exactly once"
+    );
+    assert_eq!(anvil.nonce(OWNER).await, nonce + 1);
+}

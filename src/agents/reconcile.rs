@@ -14,28 +14,28 @@ use super::{
 };
 use crate::model::{Action, ActionState, Run, RunStatus, now};
 
-/// Settles what the chain has decided. Returns how many actions settled.
-pub async fn actions(rec: &Recorder, executor: &Executor) -> usize {
+/// Settles what the chain has decided. Returns the runs whose actions settled.
+pub async fn actions(rec: &Recorder, executor: &Executor) -> HashSet<String> {
     let unsettled = match rec.store.unsettled_actions().await {
         Ok(actions) => actions,
         Err(error) => {
             tracing::warn!(%error, "reading unsettled actions failed");
-            return 0;
+            return HashSet::new();
         }
     };
-    let mut count = 0;
+    let mut runs = HashSet::new();
     for action in unsettled {
         match executor.settled(&action.tx_hash, action.nonce).await {
             Some(Ok(settled)) if settled.state != ActionState::Sent => {
                 let contract = contract_of(rec, &action).await;
                 settle(rec, &contract, &action.tx_hash, settled).await;
-                count += 1;
+                runs.insert(action.run_id);
             }
             Some(Err(error)) => tracing::warn!(%error, tx = %action.tx_hash, "reconciling failed"),
             _ => {}
         }
     }
-    count
+    runs
 }
 
 async fn contract_of(rec: &Recorder, action: &Action) -> String {
@@ -43,13 +43,22 @@ async fn contract_of(rec: &Recorder, action: &Action) -> String {
     agent.map(|a| a.contract_id).unwrap_or_default()
 }
 
-/// Completes the runs left `running` by a crash whose actions are all final;
-/// `busy` are the agents with a run in progress here.
-pub async fn runs(rec: &Recorder, busy: &HashSet<String>) {
-    let Ok(running) = rec.store.running_runs().await else {
+/// Completes, from their actions once all are final, the runs left `running`
+/// by a crash and the runs whose actions just `settled` (a run stopped while
+/// its transaction was on its way); `busy` are the agents with a run in
+/// progress here.
+pub async fn runs(rec: &Recorder, settled: &HashSet<String>, busy: &HashSet<String>) {
+    let Ok(mut runs) = rec.store.running_runs().await else {
         return;
     };
-    for run in running.iter().filter(|r| !busy.contains(&r.agent_id)) {
+    for run_id in settled {
+        if let Ok(Some(run)) = rec.store.run(run_id).await
+            && run.status != RunStatus::Running
+        {
+            runs.push(run);
+        }
+    }
+    for run in runs.iter().filter(|r| !busy.contains(&r.agent_id)) {
         if let Err(error) = complete(rec, run).await {
             tracing::warn!(%error, run = %run.run_id, "completing a run from the chain failed");
         }

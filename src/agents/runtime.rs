@@ -152,14 +152,14 @@ impl Runtime {
         let Some(executor) = &inner.settings.executor else {
             return;
         };
-        super::reconcile::actions(&inner.rec, executor).await;
+        let settled = super::reconcile::actions(&inner.rec, executor).await;
         let busy = self
             .slots()
             .iter()
             .filter(|(_, slot)| slot.run.is_some())
             .map(|(id, _)| id.clone())
             .collect();
-        super::reconcile::runs(&inner.rec, &busy).await;
+        super::reconcile::runs(&inner.rec, &settled, &busy).await;
     }
 
     /// Reconciles every `reconcile_every` until shutdown.

@@ -88,6 +88,20 @@ impl Store {
         .rows_affected())
     }
 
+    /// One run.
+    pub async fn run(&self, run_id: &str) -> Result<Option<Run>> {
+        sqlx::query(
+            "SELECT run_id, agent_id, run_trigger, status, request, result, error, started_at, \
+             finished_at FROM runs WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(run)
+        .transpose()
+    }
+
     /// Runs still marked `running`, of every agent.
     pub async fn running_runs(&self) -> Result<Vec<Run>> {
         sqlx::query(

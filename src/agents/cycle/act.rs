@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Cycle, Env, Target, journal::RunJournal, spend};
 use crate::{
     agents::{
-        executor::{Journal, Settled},
+        executor::{Journal, Settled, WriteError},
         guard::{self, Checked, Limits, Proposal},
         outcome::{ActionOutcome, CallResult},
         policy::Policy,
@@ -60,7 +60,7 @@ pub(super) async fn act(
             reject(cycle, &proposal, reason).await;
             continue;
         }
-        if !send(cycle, target, &proposal, checked).await {
+        if !send(cycle, (env, target), &proposal, checked, cancel).await {
             spend::release(env.rec, agent, value).await;
         }
     }
@@ -91,9 +91,10 @@ async fn reject(cycle: &mut Cycle<'_>, proposal: &Proposal, reason: String) {
 /// its value may have left: a success, or a failure after the request went out.
 async fn send(
     cycle: &mut Cycle<'_>,
-    target: &Target<'_>,
+    (env, target): (&Env<'_>, &Target<'_>),
     proposal: &Proposal,
     checked: Checked<'_>,
+    cancel: &CancellationToken,
 ) -> bool {
     let function = checked.function;
     let name = &function.function_name;
@@ -112,10 +113,21 @@ async fn send(
         args: &params,
         value_wei: checked.value.unwrap_or_default().to_string(),
     };
-    let written = target
+    let write = target
         .executor
-        .write(&call, gas_limit, &agent.max_priority_fee, &journal)
-        .await;
+        .write(&call, gas_limit, &agent.max_priority_fee, &journal);
+    // Stopped meanwhile: a broadcast transaction gets `run_grace` more, then
+    // is left `sent` for reconciliation; the process does not wait longer.
+    let grace = async {
+        cancel.cancelled().await;
+        tokio::time::sleep(env.settings.run_grace).await;
+    };
+    let written = tokio::select! {
+        written = write => written,
+        _ = grace => Err(WriteError::maybe_sent(
+            "the run was stopped: the transaction, if sent, is left for reconciliation",
+        )),
+    };
     if let Ok(outcome) = &written
         && !outcome.simulated
     {

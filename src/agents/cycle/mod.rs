@@ -43,6 +43,8 @@ pub struct RuntimeSettings {
     pub notifier: Notifier,
     /// How often actions still `sent` are looked up on chain.
     pub reconcile_every: std::time::Duration,
+    /// How long a stopped run still waits for a broadcast transaction.
+    pub run_grace: std::time::Duration,
 }
 
 /// What a run may use: the recorder, the settings, and the tracked background
@@ -227,7 +229,11 @@ async fn steps(
     };
     let snapshot = observe::observe(cycle, &target, params, cancel).await;
     if !cancel.is_cancelled() {
-        let proposals = decide::decide(cycle, env, &target, &snapshot).await;
+        // Deciding only reads (the LLM, rule conditions): stopping cuts it short.
+        let proposals = tokio::select! {
+            proposals = decide::decide(cycle, env, &target, &snapshot) => proposals,
+            _ = cancel.cancelled() => Vec::new(),
+        };
         act::act(cycle, env, &target, proposals, cancel).await;
     }
     Value::Object(snapshot)
