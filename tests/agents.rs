@@ -592,3 +592,115 @@ async fn subscribe_and_unsubscribe_on_any_connection(server: TestServer) {
     assert!(!stopped_after, "an event arrived after unsubscribe");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn hostile_configuration_gets_clear_errors_and_stores_nothing() {
+    let server = TestServer::start().await;
+    let agent_id = "hostile-target";
+    let mut client = Client::new(server.connect(agent_id).await);
+    client
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": agent_id, "contractId": TOKEN}),
+        )
+        .await;
+    let deep = format!("uint256{}", "[]".repeat(50_000));
+    let message = client
+        .fails(
+            "create_function",
+            json!({"agent_id": agent_id, "function_name": "f", "function_signature": "f(uint256)",
+                   "function_type": "write",
+                   "abi": {"name": "f", "inputs": [{"name": "x", "type": deep}]}}),
+        )
+        .await;
+    assert!(message.contains("nested"), "{message}");
+    let long_name = "n".repeat(201);
+    let message = client
+        .fails(
+            "create_agent",
+            json!({"agent_id": agent_id, "contractId": TOKEN, "name": long_name}),
+        )
+        .await;
+    assert!(message.contains("longer than"), "{message}");
+    client
+        .send(json!({"type": "get_agent", "data": {"agent_id": agent_id}}))
+        .await;
+    let details = client.until("get_agent_response").await;
+    assert_eq!(details["data"]["functions"], json!([]));
+    assert_eq!(details["data"]["agent"]["name"], "");
+    // The largest `since` is no crash and no replay, on both doors.
+    let max = u64::MAX;
+    let (ws, _) =
+        tokio_tungstenite::connect_async(format!("{}?since={max}", server.ws_url(agent_id)))
+            .await
+            .unwrap();
+    let mut late = Client::new(ws);
+    late.send(json!({"type": "subscribe", "data": {"agent_id": agent_id, "since": max}}))
+        .await;
+    late.until("subscribe_response").await;
+    late.send(json!({"type": "ping", "id": "alive"})).await;
+    assert_eq!(late.until("pong").await["id"], "alive");
+    let events: Value =
+        reqwest::get(server.url(&format!("/api/v1/agents/{agent_id}/events?since={max}")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(events["events"], json!([]));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn each_step_is_logged_once_and_an_agent_without_functions_observes_nothing() {
+    let server = TestServer::start().await;
+    let mut client = Client::new(server.connect("bare").await);
+    client
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": "bare", "contractId": TOKEN}),
+        )
+        .await;
+    client
+        .send(json!({"type": "execute", "agent_id": "bare"}))
+        .await;
+    client.until("execute_response").await;
+    let outcome = client.until("execute_response").await;
+    assert_eq!(outcome["data"]["status"], "success", "{outcome}");
+    assert!(
+        outcome["data"]["logs"]
+            .to_string()
+            .contains("Nothing to observe")
+    );
+    // A failing run (no executor, functions to read): every line once.
+    wizard(&mut client, "failing", TOKEN).await;
+    client
+        .send(json!({"type": "execute", "agent_id": "failing"}))
+        .await;
+    client.until("execute_response").await;
+    let outcome = client.until("execute_response").await;
+    assert_eq!(outcome["data"]["status"], "error");
+    let lines: Vec<String> = outcome["data"]["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap().to_string())
+        .collect();
+    for pair in lines.windows(2) {
+        assert_ne!(pair[0], pair[1], "logged twice: {lines:?}");
+    }
+    assert!(lines.last().unwrap().starts_with("Run failed"), "{lines:?}");
+    server.shutdown().await.unwrap();
+}

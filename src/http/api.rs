@@ -336,6 +336,11 @@ async fn execute_agent(
     caller: Caller,
     body: Bytes,
 ) -> Result<Json<Value>> {
+    // Stored with the run: bounded like the WebSocket's `data`.
+    if body.len() > 64 * 1024 {
+        let error = ProtocolError::new(ErrorCode::TooLarge, "the body is longer than 65536 bytes");
+        return Err(error.into());
+    }
     let params = if body.is_empty() {
         Value::Object(Map::new())
     } else {

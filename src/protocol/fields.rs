@@ -97,3 +97,28 @@ impl<'a> Fields<'a> {
         }
     }
 }
+
+/// Bounds on what a client may store: each field has a size that fits its use.
+pub(crate) mod limits {
+    pub const NAME: usize = 200;
+    pub const DESCRIPTION: usize = 10_000;
+    pub const SMALL_JSON: usize = 4 * 1024;
+    pub const JSON: usize = 64 * 1024;
+    pub const CONTRACT_ABI: usize = 512 * 1024;
+}
+
+/// `Err` when `field` is longer than `max` bytes (as text, JSON encoded).
+pub(crate) fn at_most(field: &str, len: usize, max: usize) -> Result<(), ProtocolError> {
+    if len > max {
+        return Err(ProtocolError::new(
+            ErrorCode::TooLarge,
+            format!("{field} is longer than {max} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// The size of a JSON value as text.
+pub(crate) fn json_len(value: &Value) -> usize {
+    value.to_string().len()
+}

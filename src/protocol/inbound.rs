@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::{
     ErrorCode, ProtocolError,
-    fields::{Fields, invalid},
+    fields::{Fields, at_most, invalid, json_len, limits},
     requests::{self, Action, AgentRef, AgentRequest, Execute, ListRuns, Subscribe},
 };
 use crate::model::{NewAgent, NewContract, NewFunction, NewNotification, NewSchedule, names};
@@ -194,10 +194,15 @@ impl Request {
                 Request::CreateNotification(requests::create_notification(&f)?)
             }
             T::ConfigureAgent => Request::ConfigureAgent(requests::agent_ref(&f)?),
-            T::WebsocketExecution | T::Execute => Request::Execute(Execute {
-                agent_id: f.agent_id()?,
-                data: Value::Object(data.clone()),
-            }),
+            T::WebsocketExecution | T::Execute => {
+                // Stored with the run: bounded.
+                let data = Value::Object(data.clone());
+                at_most("data", json_len(&data), limits::JSON)?;
+                Request::Execute(Execute {
+                    agent_id: f.agent_id()?,
+                    data,
+                })
+            }
             T::StartAgent => Request::StartAgent(requests::agent_ref(&f)?),
             T::StopAgent => Request::StopAgent(requests::agent_ref(&f)?),
             T::RemoveAgent => Request::RemoveAgent(requests::agent_ref(&f)?),

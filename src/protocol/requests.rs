@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::{
     ProtocolError,
-    fields::{Fields, invalid},
+    fields::{Fields, at_most, invalid, json_len, limits},
 };
 use crate::model::{
     AgentStatus, FunctionType, NewAgent, NewContract, NewFunction, NewNotification, NewSchedule,
@@ -97,6 +97,7 @@ pub(super) fn create_contract(f: &Fields) -> Result<AgentRequest<NewContract>, P
     let owner_address = f
         .string(&["owner_address", "ownerAddress"])?
         .filter(|o| !o.is_empty());
+    at_most("abi", json_len(&abi), limits::CONTRACT_ABI)?;
     let agent_id = f.agent_id()?;
     let body = NewContract {
         address,
@@ -107,6 +108,8 @@ pub(super) fn create_contract(f: &Fields) -> Result<AgentRequest<NewContract>, P
         deployed_at,
         owner_address,
     };
+    at_most("name", body.name.len(), limits::NAME)?;
+    at_most("type", body.contract_type.len(), limits::NAME)?;
     Ok(AgentRequest { agent_id, body })
 }
 
@@ -144,7 +147,22 @@ pub(super) fn create_agent(f: &Fields) -> Result<AgentRequest<NewAgent>, Protoco
         max_value_wei,
         max_value_wei_per_day,
     };
+    check_agent_sizes(&body)?;
     Ok(AgentRequest { agent_id, body })
+}
+
+fn check_agent_sizes(agent: &NewAgent) -> Result<(), ProtocolError> {
+    at_most("name", agent.name.len(), limits::NAME)?;
+    at_most("description", agent.description.len(), limits::DESCRIPTION)?;
+    let owner = agent.owner.as_deref().map_or(0, str::len);
+    at_most("owner", owner, limits::NAME)?;
+    at_most(
+        "contract_state",
+        json_len(&agent.contract_state),
+        limits::JSON,
+    )?;
+    let policy = agent.policy.as_ref().map_or(0, json_len);
+    at_most("policy", policy, limits::JSON)
 }
 
 /// An amount of wei: a whole number that fits in 256 bits, 0 when left out.
@@ -236,6 +254,13 @@ pub(super) fn create_function(f: &Fields) -> Result<AgentRequest<NewFunction>, P
         validation_rules: Value::Object(validation_rules),
         abi,
     };
+    at_most("function_name", body.function_name.len(), limits::NAME)?;
+    at_most(
+        "validation_rules",
+        json_len(&body.validation_rules),
+        limits::JSON,
+    )?;
+    at_most("abi", body.abi.as_ref().map_or(0, json_len), limits::JSON)?;
     Ok(AgentRequest { agent_id, body })
 }
 
@@ -301,6 +326,8 @@ pub(super) fn create_notification(
     let configuration = f
         .object(&["configuration", "config"])?
         .ok_or_else(|| invalid("configuration is required"))?;
+    let size = json_len(&Value::Object(configuration.clone()));
+    at_most("configuration", size, limits::SMALL_JSON)?;
     let key = notification_type.required_key();
     let value = configuration
         .get(key)
@@ -367,9 +394,12 @@ pub(super) fn action(top: &Map<String, Value>) -> Result<Action, ProtocolError> 
                 .and_then(|c| c.get("description"))
                 .ok_or_else(|| invalid("config.description is required"))?;
             match description {
-                Value::String(d) => Ok(Action::UpdateConfig {
-                    description: d.clone(),
-                }),
+                Value::String(d) => {
+                    at_most("config.description", d.len(), limits::DESCRIPTION)?;
+                    Ok(Action::UpdateConfig {
+                        description: d.clone(),
+                    })
+                }
                 _ => Err(invalid("config.description must be a string")),
             }
         }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Cycle, Env, Target, journal::RunJournal, spend};
 use crate::{
     agents::{
-        executor::{Journal, Settled, WriteError},
+        executor::{Journal, Settled, WriteError, WriteOutcome},
         guard::{self, Checked, Limits, Proposal},
         outcome::{ActionOutcome, CallResult},
         policy::Policy,
@@ -131,28 +131,41 @@ async fn send(
     if let Ok(outcome) = &written
         && !outcome.simulated
     {
-        let state = if outcome.success {
+        journal.settled(&outcome.tx_hash, settled_of(outcome)).await;
+    }
+    record(cycle, name, params, written).await
+}
+
+/// What a receipt says of the action.
+fn settled_of(outcome: &WriteOutcome) -> Settled {
+    Settled {
+        state: if outcome.success {
             ActionState::Confirmed
         } else {
             ActionState::Reverted
-        };
-        let settled = Settled {
-            state,
-            gas_used: Some(outcome.gas_used),
-            block: None,
-        };
-        journal.settled(&outcome.tx_hash, settled).await;
+        },
+        gas_used: Some(outcome.gas_used),
+        block: None,
     }
+}
+
+/// Logs and keeps what became of a write. Returns whether its value may have
+/// left.
+async fn record(
+    cycle: &mut Cycle<'_>,
+    name: &str,
+    params: Value,
+    written: Result<WriteOutcome, WriteError>,
+) -> bool {
     match written {
         Ok(outcome) => {
+            let reason = outcome.revert_reason.as_deref().unwrap_or("no reason");
             let line = if outcome.success {
                 let (tx, gas) = (&outcome.tx_hash, outcome.gas_used);
                 format!("{name} confirmed: tx {tx} (gas used {gas})")
             } else if outcome.simulated {
-                let reason = outcome.revert_reason.as_deref().unwrap_or("no reason");
                 format!("{name} would revert: {reason} (nothing sent)")
             } else {
-                let reason = outcome.revert_reason.as_deref().unwrap_or("no reason");
                 format!("{name} reverted: {reason} (tx {})", outcome.tx_hash)
             };
             let success = outcome.success;

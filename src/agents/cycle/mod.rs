@@ -165,11 +165,16 @@ pub(super) async fn run(
     let snapshot = steps(env, &mut cycle, &details, params, &cancel).await;
     let status = cycle.status(cancel.is_cancelled());
     let message = cycle.summary(status);
-    let level = match status {
-        RunStatus::Succeeded => LogLevel::Info,
-        _ => LogLevel::Error,
+    // Each failure was logged when it happened: the last line counts them.
+    let (level, last) = match status {
+        RunStatus::Succeeded => (LogLevel::Info, message.clone()),
+        RunStatus::Failed => {
+            let failures = cycle.errors.len();
+            (LogLevel::Error, format!("Run failed: {failures} error(s)"))
+        }
+        _ => (LogLevel::Error, message.clone()),
     };
-    cycle.log(level, message.clone()).await;
+    cycle.log(level, last).await;
     let result = json!({"snapshot": snapshot, "results": cycle.results, "logs": cycle.logs});
     let ending = record::Ending {
         run_id,
@@ -205,7 +210,16 @@ async fn steps(
     params: Option<&Value>,
     cancel: &CancellationToken,
 ) -> Value {
+    let nothing = details.functions.is_empty();
+    let nothing_to_observe = async |cycle: &mut Cycle<'_>| {
+        let line = "Nothing to observe: the agent has no functions";
+        cycle.log(LogLevel::Info, line).await;
+        Value::Object(Map::new())
+    };
     let Some(executor) = &env.settings.executor else {
+        if nothing {
+            return nothing_to_observe(cycle).await;
+        }
         cycle
             .fail("no executor is configured: set EVM_RPC_URL (and EVM_PRIVATE_KEY) or CONTRACT_API_URL")
             .await;
@@ -221,6 +235,9 @@ async fn steps(
     if let Err(message) = executor.prepare(contract.chain_id).await {
         cycle.fail(message).await;
         return Value::Object(Map::new());
+    }
+    if nothing {
+        return nothing_to_observe(cycle).await;
     }
     let target = Target {
         executor,
