@@ -169,12 +169,13 @@ impl App {
         let addr = listener.local_addr()?;
         let accepting = tokio::spawn(server::accept_loop(listener, serving));
         let reloading = tokio::spawn(reload_on_sighup(tls, stop.clone()));
-        let pruning = tokio::spawn(prune(
-            Arc::clone(&state),
-            config.event_retention_count,
-            config.event_retention_days,
-            stop.clone(),
-        ));
+        let retention = Retention {
+            events: config.event_retention_count,
+            event_days: config.event_retention_days,
+            runs: config.run_retention_count,
+            run_days: config.run_retention_days,
+        };
+        let pruning = tokio::spawn(prune(Arc::clone(&state), retention, stop.clone()));
         state.set_phase(Phase::Ready);
         tracing::info!(%addr, "listening");
 
@@ -343,6 +344,7 @@ fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
         allowed_contracts: allowed_contracts(config),
         reconcile_every: config.reconcile_every,
         run_grace: config.run_grace,
+        max_concurrent_runs: config.max_concurrent_runs,
         llm,
         notifier,
     })
@@ -379,29 +381,44 @@ fn allowed_contracts(config: &Config) -> Vec<String> {
         .collect()
 }
 
-/// Every minute until `stop`: event retention, and quiet client addresses
-/// forgotten by the connection limiter.
-async fn prune(state: Arc<AppState>, keep: u64, days: u64, stop: CancellationToken) {
+/// Every minute until `stop`: event and run retention, and quiet client
+/// addresses forgotten by the connection limiter.
+async fn prune(state: Arc<AppState>, keep: Retention, stop: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = every.tick() => {}
         }
-        let cutoff = (days > 0).then(|| {
-            crate::model::format_time(chrono::Utc::now() - chrono::Duration::days(days as i64))
-        });
         state.connections.forget_quiet();
-        match state
-            .manager
-            .prune_events(Some(keep), cutoff.as_deref())
-            .await
-        {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "old events removed"),
-            Err(error) => tracing::warn!(%error, "event retention failed"),
+        let manager = &state.manager;
+        let (event_cutoff, run_cutoff) = (cutoff(keep.event_days), cutoff(keep.run_days));
+        let events = manager.prune_events(Some(keep.events), event_cutoff.as_deref());
+        let runs = manager.prune_runs(keep.runs, run_cutoff.as_deref());
+        for (what, pruned) in [("events", events.await), ("runs", runs.await)] {
+            match pruned {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, what, "old records removed"),
+                Err(error) => tracing::warn!(%error, what, "retention failed"),
+            }
         }
     }
+}
+
+/// What is kept of agents' history.
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    events: u64,
+    event_days: u64,
+    runs: u64,
+    run_days: u64,
+}
+
+/// The time `days` ago, when there is an age limit.
+fn cutoff(days: u64) -> Option<String> {
+    (days > 0).then(|| {
+        crate::model::format_time(chrono::Utc::now() - chrono::Duration::days(days as i64))
+    })
 }
 
 /// Binds and serves until `shutdown` resolves.

@@ -114,6 +114,19 @@ pub struct Config {
     #[arg(long, env = "AGENTPORT_EVENT_RETENTION_DAYS", default_value_t = 30)]
     pub event_retention_days: u64,
 
+    /// Runs kept per agent (the newest); older ones are removed.
+    #[arg(long, env = "AGENTPORT_RUN_RETENTION_COUNT", default_value_t = 1000)]
+    pub run_retention_count: u64,
+
+    /// Days a run is kept (0: no age limit).
+    #[arg(long, env = "AGENTPORT_RUN_RETENTION_DAYS", default_value_t = 90)]
+    pub run_retention_days: u64,
+
+    /// Runs in progress at once, over every agent; a trigger beyond it is
+    /// recorded as skipped.
+    #[arg(long, env = "AGENTPORT_MAX_CONCURRENT_RUNS", default_value_t = 64)]
+    pub max_concurrent_runs: usize,
+
     /// Who may use the server: `none` (anyone who reaches the port; refused
     /// when a signing key is set, unless AGENTPORT_ALLOW_UNAUTHENTICATED), `token`
     /// or `jwt`.

@@ -346,3 +346,36 @@ async fn since_older_than_retention_reports_history_truncated() {
     assert_eq!(body["error"]["oldest_seq"], oldest);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn agents_are_listed_page_by_page_with_a_cursor() {
+    let server = TestServer::start().await;
+    let mut client = Client::new(server.connect("pager").await);
+    client
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    for id in ["p1", "p2", "p3"] {
+        client
+            .ok("create_agent", json!({"agent_id": id, "contractId": TOKEN}))
+            .await;
+    }
+    let first = reqwest::get(server.url("/api/v1/agents?limit=2"))
+        .await
+        .unwrap();
+    let cursor = first.headers()["x-next-cursor"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let page: Value = first.json().await.unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 2);
+    let last = reqwest::get(server.url(&format!("/api/v1/agents?limit=2&cursor={cursor}")))
+        .await
+        .unwrap();
+    assert!(last.headers().get("x-next-cursor").is_none());
+    let page: Value = last.json().await.unwrap();
+    assert_eq!(page[0]["agentId"], "p3");
+    server.shutdown().await.unwrap();
+}

@@ -35,6 +35,8 @@ macro_rules! on_both_databases {
 on_both_databases!(
     seqs_are_gap_free_under_concurrent_writers,
     a_rolled_back_command_changes_nothing,
+    agents_are_listed_page_by_page,
+    old_runs_go_and_running_ones_stay,
 );
 
 fn create_agent(json: &str) -> NewAgent {
@@ -105,4 +107,74 @@ async fn a_rolled_back_command_changes_nothing(store: Store) {
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(event.seq, 1);
+}
+
+async fn agents_are_listed_page_by_page(store: Store) {
+    let contract = r#"{"type":"create_contract","data":{"address":"0x5FbDB2315678afecb367f032d93F642f64180aa3","chain_id":1,"abi":"[]"}}"#;
+    let Request::CreateContract(c) = Inbound::parse(contract).request.unwrap() else {
+        panic!()
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.upsert_contract(&c.body).await.unwrap();
+    let agent = create_agent(
+        r#"{"type":"create_agent","data":{"contractId":"0x5FbDB2315678afecb367f032d93F642f64180aa3"}}"#,
+    );
+    for id in ["a1", "a2", "a3"] {
+        tx.upsert_agent(id, &agent, "local").await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let first = store.agents(None, 2).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|a| a.agent_id.as_str()).collect();
+    assert_eq!(ids, ["a1", "a2"]);
+    let rest = store.agents(Some("a2"), 2).await.unwrap();
+    let ids: Vec<&str> = rest.iter().map(|a| a.agent_id.as_str()).collect();
+    assert_eq!(ids, ["a3"]);
+}
+
+async fn old_runs_go_and_running_ones_stay(store: Store) {
+    use agentport::model::{Run, RunStatus, Trigger};
+    let contract = r#"{"type":"create_contract","data":{"address":"0x5FbDB2315678afecb367f032d93F642f64180aa3","chain_id":1,"abi":"[]"}}"#;
+    let Request::CreateContract(c) = Inbound::parse(contract).request.unwrap() else {
+        panic!()
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.upsert_contract(&c.body).await.unwrap();
+    let agent = create_agent(
+        r#"{"type":"create_agent","data":{"contractId":"0x5FbDB2315678afecb367f032d93F642f64180aa3"}}"#,
+    );
+    tx.upsert_agent("a", &agent, "local").await.unwrap();
+    for (i, status) in [
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let run = Run {
+            run_id: format!("r{i}"),
+            agent_id: "a".into(),
+            trigger: Trigger::Manual,
+            status,
+            request: None,
+            result: None,
+            error: None,
+            started_at: format!("2024-01-01T00:00:0{i}.000Z"),
+            finished_at: None,
+        };
+        tx.insert_run(&run).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    // Keep the newest one per agent: r3 stays, r2 is running and stays too.
+    assert_eq!(store.prune_runs(1, None).await.unwrap(), 2);
+    let mut kept: Vec<String> = store
+        .runs("a", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["r2", "r3"]);
 }

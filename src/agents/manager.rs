@@ -112,6 +112,19 @@ impl Manager {
             .map_err(|e| AgentError::Unavailable(format!("database: {e}")))
     }
 
+    /// Applies run retention (see `Store::prune_runs`).
+    pub async fn prune_runs(
+        &self,
+        keep_per_agent: u64,
+        older_than: Option<&str>,
+    ) -> Result<u64, AgentError> {
+        let store = &self.ctx.rec.store;
+        store
+            .prune_runs(keep_per_agent, older_than)
+            .await
+            .map_err(internal)
+    }
+
     /// Applies event retention: at most `keep_per_agent` events per agent, none
     /// older than `older_than` (RFC 3339). Returns how many were removed.
     pub async fn prune_events(

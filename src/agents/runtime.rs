@@ -37,6 +37,8 @@ struct Inner {
     settings: RuntimeSettings,
     placement: Arc<dyn Placement>,
     slots: Mutex<HashMap<String, Slot>>,
+    /// Runs in progress at once, over every agent.
+    runs: Arc<tokio::sync::Semaphore>,
     /// Timers, runs and notifications: shutdown waits for them.
     tasks: TaskTracker,
     /// Cancelled at shutdown.
@@ -75,12 +77,17 @@ impl Runner for Runtime {
     }
 
     fn unschedule(&self, agent_id: &str) {
-        if let Some(slot) = self.slots().get_mut(agent_id) {
+        let mut slots = self.slots();
+        if let Some(slot) = slots.get_mut(agent_id) {
             if let Some(timer) = slot.timer.take() {
                 timer.cancel();
             }
-            if let Some(run) = &slot.run {
-                run.cancel();
+            match &slot.run {
+                Some(run) => run.cancel(),
+                // Nothing left of the agent here: the map shrinks.
+                None => {
+                    slots.remove(agent_id);
+                }
             }
         }
     }
@@ -97,12 +104,14 @@ impl Runtime {
         settings: RuntimeSettings,
         placement: Arc<dyn Placement>,
     ) -> Self {
+        let settings_runs = settings.max_concurrent_runs.max(1);
         Self {
             inner: Arc::new(Inner {
                 rec: Recorder { store, hub },
                 settings,
                 placement,
                 slots: Mutex::new(HashMap::new()),
+                runs: Arc::new(tokio::sync::Semaphore::new(settings_runs)),
                 tasks: TaskTracker::new(),
                 stop: CancellationToken::new(),
             }),
@@ -206,7 +215,14 @@ impl Runtime {
             }
         };
         let Some(token) = token else {
-            return self.skipped(request).await;
+            return self
+                .skipped(request, "skipped: a run of this agent is in progress")
+                .await;
+        };
+        let Ok(_permit) = Arc::clone(&self.inner.runs).try_acquire_owned() else {
+            self.release(&agent_id);
+            let why = "skipped: the server runs as many agents as it may at once";
+            return self.skipped(request, why).await;
         };
         let inner = &self.inner;
         let env = Env {
@@ -219,14 +235,22 @@ impl Runtime {
             .tasks
             .track_future(cycle::run(&env, request, token))
             .await;
-        if let Some(slot) = self.slots().get_mut(&agent_id) {
-            slot.run = None;
-        }
+        self.release(&agent_id);
         outcome
     }
 
-    async fn skipped(&self, request: RunRequest) -> RunOutcome {
-        let message = "skipped: a run of this agent is in progress";
+    /// The agent's run is over: its slot goes too when it has no timer.
+    fn release(&self, agent_id: &str) {
+        let mut slots = self.slots();
+        if let Some(slot) = slots.get_mut(agent_id) {
+            slot.run = None;
+            if slot.timer.is_none() {
+                slots.remove(agent_id);
+            }
+        }
+    }
+
+    async fn skipped(&self, request: RunRequest, message: &str) -> RunOutcome {
         let line = LogLine::new(LogLevel::Warning, message.into());
         let RunRequest {
             agent_id, run_id, ..

@@ -159,12 +159,36 @@ async fn create_contract(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/agents", responses((status = 200, body = Vec<Agent>)))]
+/// A page of a list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct Cursor {
+    /// Most items returned (default 100, at most 1000).
+    limit: Option<u32>,
+    /// The last item of the previous page (its `X-Next-Cursor`).
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/agents", params(Cursor),
+    responses((status = 200, body = Vec<Agent>,
+               description = "a page; `X-Next-Cursor` names where the next one starts")))]
 async fn list_agents(
     State(state): State<Arc<AppState>>,
+    Query(page): Query<Cursor>,
     caller: Caller,
-) -> Result<Json<Vec<Agent>>> {
-    Ok(Json(handle(&state, &caller, ListAgents).await?))
+) -> Result<impl IntoResponse> {
+    let command = ListAgents {
+        after: page.cursor,
+        limit: page.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    let page = handle(&state, &caller, command).await?;
+    let next = page
+        .next
+        .and_then(|n| axum::http::HeaderValue::from_str(&n).ok());
+    let headers = next.map(|n| [(axum::http::HeaderName::from_static("x-next-cursor"), n)]);
+    Ok((
+        axum::response::AppendHeaders(headers.into_iter().flatten()),
+        Json(page.agents),
+    ))
 }
 
 fn agent_request(

@@ -157,12 +157,17 @@ impl Store {
         get_agent(&self.pool, id).await
     }
 
-    pub async fn agents(&self) -> Result<Vec<Agent>> {
+    /// At most `limit` agents, in creation order, after the agent `after`.
+    pub async fn agents(&self, after: Option<&str>, limit: u32) -> Result<Vec<Agent>> {
         sqlx::query(concat!(
             "SELECT ",
             agent_columns!(),
-            " FROM agents ORDER BY created_at, agent_id"
+            " FROM agents WHERE $1 IS NULL OR (created_at, agent_id) > \
+             (SELECT created_at, agent_id FROM agents WHERE agent_id = $1) \
+             ORDER BY created_at, agent_id LIMIT $2"
         ))
+        .bind(after)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?
         .iter()

@@ -88,6 +88,32 @@ impl Store {
         .rows_affected())
     }
 
+    /// Applies run retention: at most `keep_per_agent` runs per agent (the
+    /// newest), none started before `older_than`. A run still `running` stays.
+    /// Returns how many were removed.
+    pub async fn prune_runs(&self, keep_per_agent: u64, older_than: Option<&str>) -> Result<u64> {
+        let _turn = self.write_turn().await;
+        let mut removed = sqlx::query(
+            "DELETE FROM runs WHERE status <> $2 AND run_id IN (SELECT run_id FROM \
+             (SELECT run_id, ROW_NUMBER() OVER (PARTITION BY agent_id \
+             ORDER BY started_at DESC, run_id) AS n FROM runs) ranked WHERE n > $1)",
+        )
+        .bind(keep_per_agent.min(i64::MAX as u64) as i64)
+        .bind(RunStatus::Running.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if let Some(cutoff) = older_than {
+            removed += sqlx::query("DELETE FROM runs WHERE started_at < $1 AND status <> $2")
+                .bind(cutoff)
+                .bind(RunStatus::Running.as_str())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
+    }
+
     /// One run.
     pub async fn run(&self, run_id: &str) -> Result<Option<Run>> {
         sqlx::query(

@@ -11,4 +11,6 @@ pub use configure::{
     UpdateDescription,
 };
 pub use lifecycle::{Execute, Remove, Start, Stop};
-pub use queries::{AgentView, AgentsOfContract, Describe, ListAgents, ListFunctions, ListRuns};
+pub use queries::{
+    AgentPage, AgentView, AgentsOfContract, Describe, ListAgents, ListFunctions, ListRuns,
+};

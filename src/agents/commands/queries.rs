@@ -97,20 +97,39 @@ impl Command for ListRuns {
     }
 }
 
-/// Every agent.
+/// A page of agents, in creation order, after the agent `after`.
 #[derive(Debug, Clone)]
-pub struct ListAgents;
+pub struct ListAgents {
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// Agents the caller may see, and where the next page starts (`None`: last).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentPage {
+    pub agents: Vec<Agent>,
+    pub next: Option<String>,
+}
 
 impl Command for ListAgents {
-    type Output = Vec<Agent>;
+    type Output = AgentPage;
 
     fn access(&self) -> Access<'_> {
         Access::List
     }
 
-    async fn apply(self, ctx: &Context, caller: &Caller) -> Result<Vec<Agent>> {
-        let agents = ctx.rec.store.agents().await.map_err(internal)?;
-        Ok(visible(caller, agents))
+    async fn apply(self, ctx: &Context, caller: &Caller) -> Result<AgentPage> {
+        let store = &ctx.rec.store;
+        let page = store.agents(self.after.as_deref(), self.limit).await;
+        let page = page.map_err(internal)?;
+        let full = page.len() == self.limit as usize;
+        let next = full
+            .then(|| page.last().map(|a| a.agent_id.clone()))
+            .flatten();
+        Ok(AgentPage {
+            agents: visible(caller, page),
+            next,
+        })
     }
 }
 

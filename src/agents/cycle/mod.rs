@@ -45,6 +45,8 @@ pub struct RuntimeSettings {
     pub reconcile_every: std::time::Duration,
     /// How long a stopped run still waits for a broadcast transaction.
     pub run_grace: std::time::Duration,
+    /// Runs in progress at once, over every agent (0 counts as 1).
+    pub max_concurrent_runs: usize,
 }
 
 /// What a run may use: the recorder, the settings, and the tracked background
