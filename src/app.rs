@@ -269,12 +269,49 @@ async fn reload_on_sighup(tls: Option<Arc<Tls>>, stop: CancellationToken) {
 
 /// The executor, LLM client and notifier the configuration asks for.
 fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
+    use crate::agents::{
+        notify::{Notifier, NotifierSettings},
+        policy::llm::LlmClient,
+    };
+    let llm = match &config.openai_api_key {
+        Some(key) => Some(
+            LlmClient::new(
+                &config.openai_base_url,
+                key.clone(),
+                llm_models(config),
+                config.llm_timeout,
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
+    let notifier = Notifier::new(NotifierSettings {
+        telegram_api: config.telegram_api_url.clone(),
+        telegram_token: config.telegram_bot_token.clone(),
+        smtp_url: config.smtp_url.clone(),
+        smtp_from: config.smtp_from.clone(),
+        attempts: config.notify_attempts,
+        backoff: config.notify_backoff,
+        targets: targets(config),
+        per_hour: config.notifications_per_hour,
+        ..NotifierSettings::default()
+    });
+    Ok(RuntimeSettings {
+        executor: executor(config)?,
+        max_actions: config.max_actions_per_run,
+        allowed_contracts: allowed_contracts(config),
+        reconcile_every: config.reconcile_every,
+        run_grace: config.run_grace,
+        max_concurrent_runs: config.max_concurrent_runs,
+        llm,
+        notifier,
+    })
+}
+
+/// The executor `AGENTPORT_EXECUTOR` asks for, if its settings are there.
+fn executor(config: &Config) -> anyhow::Result<Option<crate::agents::executor::Executor>> {
     use crate::{
-        agents::{
-            executor::{EvmExecutor, Executor, HttpExecutor, evm},
-            notify::{Notifier, NotifierSettings},
-            policy::llm::LlmClient,
-        },
+        agents::executor::{EvmExecutor, Executor, HttpExecutor, evm},
         config::ExecutorKind,
     };
     let evm = || -> anyhow::Result<Option<Executor>> {
@@ -282,9 +319,12 @@ fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
             return Ok(None);
         };
         let key = config.evm_private_key.as_ref().map(|k| k.expose());
+        let max_fee_wei = evm::gwei_to_wei(config.max_fee_gwei.trim())
+            .map_err(|e| anyhow::anyhow!("AGENTPORT_MAX_FEE_GWEI: {e}"))?;
         let timeouts = evm::Timeouts {
             rpc: config.rpc_timeout,
             receipt: config.receipt_timeout,
+            max_fee_wei,
         };
         let evm = EvmExecutor::new(url, key, timeouts).map_err(anyhow::Error::msg)?;
         Ok(Some(Executor::Evm(evm)))
@@ -315,39 +355,7 @@ fn runtime_settings(config: &Config) -> anyhow::Result<RuntimeSettings> {
             "no executor configured (EVM_RPC_URL or CONTRACT_API_URL): runs can only observe nothing"
         ),
     }
-    let llm = match &config.openai_api_key {
-        Some(key) => Some(
-            LlmClient::new(
-                &config.openai_base_url,
-                key.clone(),
-                llm_models(config),
-                config.llm_timeout,
-            )
-            .map_err(anyhow::Error::msg)?,
-        ),
-        None => None,
-    };
-    let notifier = Notifier::new(NotifierSettings {
-        telegram_api: config.telegram_api_url.clone(),
-        telegram_token: config.telegram_bot_token.clone(),
-        smtp_url: config.smtp_url.clone(),
-        smtp_from: config.smtp_from.clone(),
-        attempts: config.notify_attempts,
-        backoff: config.notify_backoff,
-        targets: targets(config),
-        per_hour: config.notifications_per_hour,
-        ..NotifierSettings::default()
-    });
-    Ok(RuntimeSettings {
-        executor,
-        max_actions: config.max_actions_per_run,
-        allowed_contracts: allowed_contracts(config),
-        reconcile_every: config.reconcile_every,
-        run_grace: config.run_grace,
-        max_concurrent_runs: config.max_concurrent_runs,
-        llm,
-        notifier,
-    })
+    Ok(executor)
 }
 
 /// The models `llm` policies may name, the default first.

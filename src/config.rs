@@ -238,6 +238,11 @@ pub struct Config {
     #[arg(long = "rpc-timeout-secs", value_name = "SECS", env = "AGENTPORT_RPC_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs)]
     pub rpc_timeout: Duration,
 
+    /// Most a transaction may pay per gas, in gwei (base fee and priority fee
+    /// together); when the network asks more, the action is not sent.
+    #[arg(long, env = "AGENTPORT_MAX_FEE_GWEI", default_value = "500")]
+    pub max_fee_gwei: String,
+
     /// Seconds a run stopped by shutdown (or by stopping its agent) still waits
     /// for the receipt of a transaction it already broadcast; after that the
     /// transaction is left `sent`, for reconciliation. Keep it under the

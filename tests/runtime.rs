@@ -679,3 +679,34 @@ async fn two_agents_on_one_key_acting_at_once_never_collide_on_a_nonce() {
     assert_eq!(anvil.nonce(OWNER).await, nonce + 8, "no gap, nothing twice");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_fee_over_the_configured_maximum_sends_nothing() {
+    let anvil = Anvil::start().await;
+    let token = anvil.deploy_token(1_000_000).await;
+    let url = anvil.url.clone();
+    let server = TestServer::start_with(move |c| {
+        c.evm_rpc_url = Some(url);
+        c.evm_private_key = Some(agentport::config::Secret::new(OWNER_KEY));
+        // Below the agent's own priority fee (1.5 gwei).
+        c.max_fee_gwei = "1".into();
+    })
+    .await;
+    let mut client = Client::new(server.connect("frugal").await);
+    configure(
+        &mut client,
+        "frugal",
+        &token.to_string(),
+        transfer_rule("5"),
+        "100",
+    )
+    .await;
+    let nonce = anvil.nonce(OWNER).await;
+    let outcome = execute(&mut client, "frugal").await;
+    assert_eq!(outcome["status"], "error");
+    let message = outcome["message"].as_str().unwrap();
+    assert!(message.contains("AGENTPORT_MAX_FEE_GWEI"), "{message}");
+    assert_eq!(anvil.nonce(OWNER).await, nonce, "nothing signed or sent");
+    assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 0);
+    server.shutdown().await.unwrap();
+}

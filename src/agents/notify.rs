@@ -24,6 +24,9 @@ use crate::{
     protocol::events,
 };
 
+/// Runs whose notifications may be on their way at once.
+const MAX_IN_FLIGHT: usize = 256;
+
 /// The run a notification is about.
 #[derive(Debug, Clone, Copy)]
 pub struct Report<'a> {
@@ -44,6 +47,8 @@ pub struct Notifier {
     targets: Targets,
     /// Notifications per agent and hour, every channel counted.
     limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    /// Deliveries in flight at once: a flood of runs cannot pile up tasks.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for Notifier {
@@ -93,6 +98,7 @@ impl Notifier {
             http,
             targets: settings.targets,
             limiter,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             telegram_api: settings.telegram_api.trim_end_matches('/').to_string(),
             telegram_token: settings.telegram_token,
             smtp_url: settings.smtp_url,
@@ -134,10 +140,15 @@ impl Notifier {
             "contract": details.agent.contract_id, "run_id": run_id, "status": status,
             "message": message, "results": results, "timestamp": now(),
         });
+        let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
+            tracing::warn!(agent = %details.agent.agent_id, "notifications dropped: too many in flight");
+            return;
+        };
         let notifier = self.clone();
         let agent = details.agent.clone();
         let stop = stop.clone();
         tasks.spawn(async move {
+            let _permit = permit;
             for target in targets {
                 if notifier.over_limit(&agent.agent_id, &target) {
                     let line = "a notification was not sent: over the agent's hourly limit";

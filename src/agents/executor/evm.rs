@@ -59,13 +59,15 @@ where
     })
 }
 
-/// How long the node may take.
+/// How long the node may take, and what a transaction may cost.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     /// One JSON-RPC request (connect included).
     pub rpc: Duration,
     /// A transaction's receipt.
     pub receipt: Duration,
+    /// Most wei per gas a transaction may pay (base fee and priority fee).
+    pub max_fee_wei: u128,
 }
 
 pub struct EvmExecutor {
@@ -79,6 +81,7 @@ pub struct EvmExecutor {
     /// sharing the key go one at a time.
     nonce: tokio::sync::Mutex<Option<u64>>,
     receipt_timeout: Duration,
+    max_fee_wei: u128,
 }
 
 impl std::fmt::Debug for EvmExecutor {
@@ -121,6 +124,7 @@ impl EvmExecutor {
             wallet: signer.map(EthereumWallet::from),
             nonce: tokio::sync::Mutex::new(None),
             receipt_timeout: timeouts.receipt,
+            max_fee_wei: timeouts.max_fee_wei,
         })
     }
 
@@ -197,10 +201,18 @@ impl EvmExecutor {
         let base_room = fees
             .max_fee_per_gas
             .saturating_sub(fees.max_priority_fee_per_gas);
+        let (max_fee, cap) = (base_room.saturating_add(priority), self.max_fee_wei);
+        if max_fee > cap {
+            return Err(format!(
+                "the fee would be {max_fee} wei per gas, over AGENTPORT_MAX_FEE_GWEI ({cap} wei): \
+                 not sent"
+            )
+            .into());
+        }
         Ok(request
             .with_chain_id(chain)
             .with_max_priority_fee_per_gas(priority)
-            .with_max_fee_per_gas(base_room.saturating_add(priority)))
+            .with_max_fee_per_gas(max_fee))
     }
 
     /// The call as the pending block would run it: `Some(reason)` if it reverts.
@@ -554,6 +566,7 @@ mod tests {
         let timeouts = Timeouts {
             rpc: Duration::from_secs(5),
             receipt: Duration::from_secs(5),
+            max_fee_wei: u128::MAX,
         };
         let evm = EvmExecutor::new(&url, None, timeouts).unwrap();
         evm.check_chain(31337).await.unwrap();
