@@ -704,3 +704,48 @@ async fn each_step_is_logged_once_and_an_agent_without_functions_observes_nothin
     assert!(lines.last().unwrap().starts_with("Run failed"), "{lines:?}");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn starting_a_scheduled_agent_announces_its_status_once() {
+    let server = TestServer::start().await;
+    let agent_id = "announced";
+    let mut client = Client::new(server.connect(agent_id).await);
+    wizard(&mut client, agent_id, TOKEN).await;
+    client.ok("stop_agent", json!({"agent_id": agent_id})).await;
+    let started = client
+        .ok("start_agent", json!({"agent_id": agent_id}))
+        .await;
+    assert_eq!(started["status"], "success");
+    let status = loop {
+        let frame = client.until("status").await;
+        if frame["running"] == true {
+            break frame;
+        }
+    };
+    assert!(status["nextExecution"].is_string(), "{status}");
+    let started_seq = client
+        .frames
+        .iter()
+        .rev()
+        .find(|f| f["type"] == "agent_started")
+        .unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    // The stored stream after the start: one status, not two.
+    let (ws, _) = tokio_tungstenite::connect_async(format!(
+        "{}?since={started_seq}",
+        server.ws_url(agent_id)
+    ))
+    .await
+    .unwrap();
+    let mut replay = Client::new(ws);
+    replay.send(json!({"type": "ping", "id": "end"})).await;
+    replay.until("pong").await;
+    let statuses = replay
+        .frames
+        .iter()
+        .filter(|f| f["type"] == "status")
+        .count();
+    assert_eq!(statuses, 1, "{:?}", replay.frames);
+    server.shutdown().await.unwrap();
+}

@@ -71,6 +71,18 @@ impl Change {
         self.emit(&agent.agent_id, status_of(agent, schedule.as_ref()))
             .await
     }
+
+    /// Emits the agent's `status`, unless its timer is about to: a running
+    /// agent with an active schedule gets it from the timer as it arms, with
+    /// the next fire time (one `status`, not two).
+    pub async fn emit_status_unless_armed(&mut self, agent: &Agent) -> Result<()> {
+        let schedule = self.tx.schedule(&agent.agent_id).await.map_err(internal)?;
+        if agent.is_running() && schedule.as_ref().is_some_and(|s| s.is_active) {
+            return Ok(());
+        }
+        self.emit(&agent.agent_id, status_of(agent, schedule.as_ref()))
+            .await
+    }
 }
 
 impl Recorder {

@@ -183,7 +183,7 @@ impl Command for SetSchedule {
             tx.upsert_schedule(id, request, next.as_deref()).await
         })
         .await?;
-        change.emit_status(&agent).await?;
+        change.emit_status_unless_armed(&agent).await?;
         ctx.rec.commit(change, &agent.contract_id).await?;
         if agent.is_running() {
             ctx.runner.schedule(id);

@@ -29,7 +29,7 @@ async fn set_status(
     update(ctx, agent_id, set, async |change, agent| {
         let id = &agent.agent_id;
         change.emit(id, events::lifecycle(kind, id)).await?;
-        change.emit_status(agent).await
+        change.emit_status_unless_armed(agent).await
     })
     .await
 }
