@@ -712,6 +712,14 @@ async fn starting_a_scheduled_agent_announces_its_status_once() {
     let mut client = Client::new(server.connect(agent_id).await);
     wizard(&mut client, agent_id, TOKEN).await;
     client.ok("stop_agent", json!({"agent_id": agent_id})).await;
+    // Once a year: it does not fire during the test.
+    client
+        .ok(
+            "create_schedule",
+            json!({"agent_id": agent_id, "schedule_type": "cron",
+                   "cron_expression": "0 0 1 1 *", "is_active": true}),
+        )
+        .await;
     let started = client
         .ok("start_agent", json!({"agent_id": agent_id}))
         .await;
