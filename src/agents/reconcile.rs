@@ -14,8 +14,14 @@ use super::{
 };
 use crate::model::{Action, ActionState, Run, RunStatus, now};
 
-/// Settles what the chain has decided. Returns the runs whose actions settled.
-pub async fn actions(rec: &Recorder, executor: &Executor) -> HashSet<String> {
+/// Settles what the chain has decided, for agents with no run in progress
+/// here (`busy`: a live run follows its own). Returns the runs whose actions
+/// settled.
+pub async fn actions(
+    rec: &Recorder,
+    executor: &Executor,
+    busy: &HashSet<String>,
+) -> HashSet<String> {
     let unsettled = match rec.store.unsettled_actions().await {
         Ok(actions) => actions,
         Err(error) => {
@@ -24,8 +30,12 @@ pub async fn actions(rec: &Recorder, executor: &Executor) -> HashSet<String> {
         }
     };
     let mut runs = HashSet::new();
-    for action in unsettled {
-        match executor.settled(&action.tx_hash, action.nonce).await {
+    for action in unsettled
+        .into_iter()
+        .filter(|a| !busy.contains(&a.agent_id))
+    {
+        let age = age_of(&action.created_at);
+        match executor.settled(&action.tx_hash, action.nonce, age).await {
             Some(Ok(settled)) if settled.state != ActionState::Sent => {
                 let contract = contract_of(rec, &action).await;
                 settle(rec, &contract, &action.tx_hash, settled).await;
@@ -36,6 +46,14 @@ pub async fn actions(rec: &Recorder, executor: &Executor) -> HashSet<String> {
         }
     }
     runs
+}
+
+/// How long ago `at` (RFC 3339) was; zero when it does not parse.
+fn age_of(at: &str) -> std::time::Duration {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .ok()
+        .and_then(|t| (chrono::Utc::now() - t.to_utc()).to_std().ok())
+        .unwrap_or_default()
 }
 
 async fn contract_of(rec: &Recorder, action: &Action) -> String {
@@ -58,7 +76,10 @@ pub async fn runs(rec: &Recorder, settled: &HashSet<String>, busy: &HashSet<Stri
             runs.push(run);
         }
     }
-    for run in runs.iter().filter(|r| !busy.contains(&r.agent_id)) {
+    // A `running` run of a busy agent may be the live one; a finished run is
+    // completed whatever its agent does now.
+    let free = |r: &&Run| r.status != RunStatus::Running || !busy.contains(&r.agent_id);
+    for run in runs.iter().filter(free) {
         if let Err(error) = complete(rec, run).await {
             tracing::warn!(%error, run = %run.run_id, "completing a run from the chain failed");
         }

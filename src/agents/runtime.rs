@@ -104,7 +104,9 @@ impl Runtime {
         settings: RuntimeSettings,
         placement: Arc<dyn Placement>,
     ) -> Self {
-        let settings_runs = settings.max_concurrent_runs.max(1);
+        let settings_runs = settings
+            .max_concurrent_runs
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Self {
             inner: Arc::new(Inner {
                 rec: Recorder { store, hub },
@@ -134,7 +136,13 @@ impl Runtime {
     /// active agent of this process is scheduled again.
     pub async fn resume(&self) -> anyhow::Result<()> {
         let store = &self.inner.rec.store;
-        self.reconcile().await;
+        // A node that is down does not hold the start: the periodic pass goes on.
+        if tokio::time::timeout(Duration::from_secs(30), self.reconcile())
+            .await
+            .is_err()
+        {
+            tracing::warn!("reconciling at start took too long; it goes on in the background");
+        }
         let interrupted = store.mark_interrupted_runs(&now()).await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -161,13 +169,13 @@ impl Runtime {
         let Some(executor) = &inner.settings.executor else {
             return;
         };
-        let settled = super::reconcile::actions(&inner.rec, executor).await;
         let busy = self
             .slots()
             .iter()
             .filter(|(_, slot)| slot.run.is_some())
             .map(|(id, _)| id.clone())
             .collect();
+        let settled = super::reconcile::actions(&inner.rec, executor, &busy).await;
         super::reconcile::runs(&inner.rec, &settled, &busy).await;
     }
 

@@ -32,4 +32,6 @@ pub struct Action {
     pub state: ActionState,
     pub gas_used: Option<u64>,
     pub block: Option<u64>,
+    /// When it was signed (RFC 3339).
+    pub created_at: String,
 }

@@ -9,7 +9,7 @@ use crate::model::{Action, ActionState, now};
 macro_rules! action_columns {
     () => {
         "action_id, run_id, agent_id, function, args, value_wei, nonce, tx_hash, state, \
-         gas_used, block"
+         gas_used, block, created_at"
     };
 }
 
@@ -32,6 +32,7 @@ fn action(row: &AnyRow) -> Result<Action> {
             .ok_or_else(|| StoreError::Corrupt(format!("action state `{state}`")))?,
         gas_used: number("gas_used")?,
         block: number("block")?,
+        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -70,15 +71,27 @@ impl StoreTx {
     ) -> Result<()> {
         sqlx::query(
             "UPDATE actions SET state = $2, gas_used = $3, block = $4, updated_at = $5 \
-             WHERE tx_hash = $1",
+             WHERE tx_hash = $1 AND state = $6",
         )
         .bind(tx_hash)
         .bind(state.as_str())
         .bind(gas_used.map(|g| g.min(i64::MAX as u64) as i64))
         .bind(block.map(|b| b.min(i64::MAX as u64) as i64))
         .bind(now())
+        // Only from `sent`: a final state is never overwritten.
+        .bind(ActionState::Sent.as_str())
         .execute(&mut *self.tx)
         .await?;
+        Ok(())
+    }
+
+    /// Forgets a signed transaction the node refused: it never left.
+    pub async fn withdraw_action(&mut self, tx_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM actions WHERE tx_hash = $1 AND state = $2")
+            .bind(tx_hash)
+            .bind(ActionState::Sent.as_str())
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 }

@@ -94,7 +94,9 @@ impl Store {
     pub async fn prune_runs(&self, keep_per_agent: u64, older_than: Option<&str>) -> Result<u64> {
         let _turn = self.write_turn().await;
         let mut removed = sqlx::query(
-            "DELETE FROM runs WHERE status <> $2 AND run_id IN (SELECT run_id FROM \
+            "DELETE FROM runs WHERE status <> $2 AND NOT EXISTS (SELECT 1 FROM actions \
+             WHERE actions.run_id = runs.run_id AND actions.state = 'sent') \
+             AND run_id IN (SELECT run_id FROM \
              (SELECT run_id, ROW_NUMBER() OVER (PARTITION BY agent_id \
              ORDER BY started_at DESC, run_id) AS n FROM runs) ranked WHERE n > $1)",
         )
@@ -104,12 +106,16 @@ impl Store {
         .await?
         .rows_affected();
         if let Some(cutoff) = older_than {
-            removed += sqlx::query("DELETE FROM runs WHERE started_at < $1 AND status <> $2")
-                .bind(cutoff)
-                .bind(RunStatus::Running.as_str())
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            removed += sqlx::query(
+                "DELETE FROM runs WHERE started_at < $1 AND status <> $2 AND NOT EXISTS \
+                 (SELECT 1 FROM actions WHERE actions.run_id = runs.run_id \
+                 AND actions.state = 'sent')",
+            )
+            .bind(cutoff)
+            .bind(RunStatus::Running.as_str())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         }
         Ok(removed)
     }

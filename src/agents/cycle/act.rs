@@ -26,11 +26,6 @@ pub(super) async fn act(
     cancel: &CancellationToken,
 ) {
     let agent = &target.details.agent;
-    if !proposals.is_empty() && awaiting_predecessor(env, &agent.agent_id).await {
-        let line = "no new action: a transaction of this agent is not final yet";
-        cycle.fail(line).await;
-        return;
-    }
     let settings = env.settings;
     let max_actions = Policy::max_actions(agent.policy.as_ref(), settings.max_actions);
     let limits = Limits {
@@ -55,13 +50,23 @@ pub(super) async fn act(
         if cancel.is_cancelled() {
             break;
         }
-        let value = checked.value.unwrap_or_default();
-        if let Err(reason) = spend::reserve(env.rec, agent, value).await {
-            reject(cycle, &proposal, reason).await;
-            continue;
+        // Checked before every send: an earlier one (of this run too) may be
+        // on its way still.
+        if awaiting_predecessor(env, &agent.agent_id).await {
+            let line = "no new action: a transaction of this agent is not final yet";
+            cycle.fail(line).await;
+            break;
         }
+        let value = checked.value.unwrap_or_default();
+        let day = match spend::reserve(env.rec, agent, value).await {
+            Ok(day) => day,
+            Err(reason) => {
+                reject(cycle, &proposal, reason).await;
+                continue;
+            }
+        };
         if !send(cycle, (env, target), &proposal, checked, cancel).await {
-            spend::release(env.rec, agent, value).await;
+            spend::release(env.rec, agent, value, &day).await;
         }
     }
 }

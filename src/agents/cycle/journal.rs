@@ -37,6 +37,7 @@ impl Journal for RunJournal<'_> {
                 state: ActionState::Sent,
                 gas_used: None,
                 block: None,
+                created_at: crate::model::now(),
             };
             let mut change = self.rec.begin().await.map_err(|e| e.to_string())?;
             let inserted = change.tx.insert_action(&action).await;
@@ -52,6 +53,20 @@ impl Journal for RunJournal<'_> {
 
     fn settled<'a>(&'a self, tx_hash: &'a str, settled: Settled) -> BoxFuture<'a, ()> {
         settle(self.rec, &self.agent.contract_id, tx_hash, settled).boxed()
+    }
+
+    fn withdrawn<'a>(&'a self, tx_hash: &'a str) -> BoxFuture<'a, ()> {
+        async move {
+            let done = async {
+                let mut change = self.rec.begin().await?;
+                change.tx.withdraw_action(tx_hash).await.map_err(internal)?;
+                self.rec.commit(change, &self.agent.contract_id).await
+            };
+            if let Err(error) = done.await {
+                tracing::warn!(%error, tx_hash, "a refused transaction stays recorded");
+            }
+        }
+        .boxed()
     }
 }
 

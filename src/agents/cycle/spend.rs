@@ -18,13 +18,14 @@ fn wei(text: Option<&str>) -> U256 {
     text.and_then(|t| t.parse().ok()).unwrap_or(U256::ZERO)
 }
 
-/// Reserves `value` of today's allowance; `Err` is why it does not fit.
-pub(super) async fn reserve(rec: &Recorder, agent: &Agent, value: U256) -> Result<(), String> {
+/// Reserves `value` of today's allowance; returns the day it was taken from,
+/// or why it does not fit.
+pub(super) async fn reserve(rec: &Recorder, agent: &Agent, value: U256) -> Result<String, String> {
+    let day = today();
     if value.is_zero() {
-        return Ok(());
+        return Ok(day);
     }
     let limit = wei(Some(&agent.max_value_wei_per_day));
-    let day = today();
     let failed = |e| internal(e).to_string();
     let mut change = rec.begin().await.map_err(|e| e.to_string())?;
     let spent = wei(change
@@ -46,25 +47,25 @@ pub(super) async fn reserve(rec: &Recorder, agent: &Agent, value: U256) -> Resul
         .map_err(failed)?;
     rec.commit(change, &agent.contract_id)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(day)
 }
 
-/// Gives back a reservation whose transaction did not go through.
-pub(super) async fn release(rec: &Recorder, agent: &Agent, value: U256) {
+/// Gives back a reservation (of `day`) whose transaction did not go through.
+pub(super) async fn release(rec: &Recorder, agent: &Agent, value: U256, day: &str) {
     if value.is_zero() {
         return;
     }
-    let day = today();
     let released = async {
         let mut change = rec.begin().await?;
         let spent = change
             .tx
-            .spent(&agent.agent_id, &day)
+            .spent(&agent.agent_id, day)
             .await
             .map_err(internal)?;
         let left = wei(spent.as_deref()).saturating_sub(value).to_string();
         let tx = &mut change.tx;
-        tx.set_spent(&agent.agent_id, &day, &left)
+        tx.set_spent(&agent.agent_id, day, &left)
             .await
             .map_err(internal)?;
         rec.commit(change, &agent.contract_id).await

@@ -255,18 +255,24 @@ impl EvmExecutor {
             // Recorded before it leaves: a crash from here on is reconciled.
             journal.signed(nonce, &hash).await?;
             let raw = envelope.encoded_2718();
+            // Unknown until the node answers: a cancelled send asks it again.
+            *next = None;
             match self.provider.send_raw_transaction(&raw).await {
                 Ok(_) => {
                     *next = Some(nonce + 1);
                     return Ok(tx_hash);
                 }
+                // This very transaction is in the pool already: it went out.
+                Err(error) if is_already_known(&error) => {
+                    *next = Some(nonce + 1);
+                    return Ok(tx_hash);
+                }
                 Err(error) => {
-                    *next = None;
                     // The node said no: nothing went out. Anything else (a
                     // timeout, a broken connection) may have reached it.
                     let rejected = error.as_error_resp().is_some();
                     if rejected {
-                        journal.settled(&hash, Settled::dropped()).await;
+                        journal.withdrawn(&hash).await;
                     }
                     if rejected && attempt == 0 && is_stale_nonce(&error) {
                         continue;
@@ -305,9 +311,16 @@ impl EvmExecutor {
             .with_timeout(Some(timeout))
             .get_receipt()
             .await
-            .map_err(|e| {
-                WriteError::maybe_sent(format!("no receipt for {hash} within {timeout:?}: {e}"))
-            })?;
+            .map_err(|e| e.to_string());
+        let receipt = match receipt {
+            Ok(receipt) => receipt,
+            Err(e) => {
+                // It may never be mined: the next send asks the node.
+                self.forget_nonce().await;
+                let message = format!("no receipt for {hash} within {timeout:?}: {e}");
+                return Err(WriteError::maybe_sent(message));
+            }
+        };
         let (gas_used, success) = (receipt.gas_used, receipt.status());
         let revert_reason = match (success, receipt.block_number) {
             (true, _) => None,
@@ -328,24 +341,22 @@ impl EvmExecutor {
 }
 
 impl EvmExecutor {
-    /// Where a recorded transaction stands on chain now.
-    pub async fn settled(&self, tx_hash: &str, nonce: u64) -> Result<Settled, String> {
+    /// Where a recorded transaction stands on chain now. Unknown to the node
+    /// with its nonce unused, it is `dropped` only once older than
+    /// `DROP_AFTER` (it may just be slow to spread).
+    pub async fn settled(
+        &self,
+        tx_hash: &str,
+        nonce: u64,
+        age: Duration,
+    ) -> Result<Settled, String> {
         let hash: TxHash = tx_hash
             .parse()
             .map_err(|_| format!("`{tx_hash}` is not a hash"))?;
-        let failed = |e: TransportError| describe_rpc_error(&e);
-        let receipt = idempotent(|| self.provider.get_transaction_receipt(hash)).await;
-        if let Some(receipt) = receipt.map_err(failed)? {
-            return Ok(Settled {
-                state: if receipt.status() {
-                    ActionState::Confirmed
-                } else {
-                    ActionState::Reverted
-                },
-                gas_used: Some(receipt.gas_used),
-                block: receipt.block_number,
-            });
+        if let Some(settled) = self.receipt_of(hash).await? {
+            return Ok(settled);
         }
+        let failed = |e: TransportError| describe_rpc_error(&e);
         let known = idempotent(|| self.provider.get_transaction_by_hash(hash)).await;
         if known.map_err(failed)?.is_some() {
             return Ok(Settled::pending());
@@ -357,18 +368,43 @@ impl EvmExecutor {
                 .latest()
                 .into_future()
         });
-        let state = if used.await.map_err(failed)? > nonce {
-            ActionState::Replaced
-        } else {
-            ActionState::Dropped
-        };
-        Ok(Settled {
-            state,
-            gas_used: None,
-            block: None,
-        })
+        if used.await.map_err(failed)? > nonce {
+            // Mined meanwhile, or truly replaced: the receipt says which.
+            if let Some(settled) = self.receipt_of(hash).await? {
+                return Ok(settled);
+            }
+            return Ok(Settled::state(ActionState::Replaced));
+        }
+        if age < DROP_AFTER {
+            return Ok(Settled::pending());
+        }
+        self.forget_nonce().await;
+        Ok(Settled::dropped())
+    }
+
+    async fn receipt_of(&self, hash: TxHash) -> Result<Option<Settled>, String> {
+        let receipt = idempotent(|| self.provider.get_transaction_receipt(hash)).await;
+        let receipt = receipt.map_err(|e| describe_rpc_error(&e))?;
+        Ok(receipt.map(|receipt| Settled {
+            state: if receipt.status() {
+                ActionState::Confirmed
+            } else {
+                ActionState::Reverted
+            },
+            gas_used: Some(receipt.gas_used),
+            block: receipt.block_number,
+        }))
+    }
+
+    /// The next send asks the node for the key's nonce.
+    pub async fn forget_nonce(&self) {
+        *self.nonce.lock().await = None;
     }
 }
+
+/// How long a transaction the node does not know, with its nonce unused, may
+/// still be on its way before it is called dropped.
+const DROP_AFTER: Duration = Duration::from_secs(600);
 
 /// The node refused the nonce: another wallet used the key, or a send failed
 /// after taking one. Asking the node again and retrying once is safe.
@@ -385,6 +421,14 @@ fn is_stale_nonce(error: &TransportError) -> bool {
     ]
     .iter()
     .any(|stale| message.contains(stale))
+}
+
+/// The node already has this exact transaction.
+fn is_already_known(error: &TransportError) -> bool {
+    error.as_error_resp().is_some_and(|r| {
+        let message = r.message.to_ascii_lowercase();
+        message.contains("already known") || message.contains("known transaction")
+    })
 }
 
 /// A JSON-RPC error that says the call reverted (some nodes send no data).

@@ -115,7 +115,7 @@ impl Settled {
         Self::state(crate::model::ActionState::Dropped)
     }
 
-    fn state(state: crate::model::ActionState) -> Self {
+    pub fn state(state: crate::model::ActionState) -> Self {
         Self {
             state,
             gas_used: None,
@@ -131,6 +131,8 @@ pub trait Journal: Send + Sync {
     /// not be sent.
     fn signed<'a>(&'a self, nonce: u64, tx_hash: &'a str) -> BoxFuture<'a, Result<(), String>>;
     fn settled<'a>(&'a self, tx_hash: &'a str, settled: Settled) -> BoxFuture<'a, ()>;
+    /// The node refused the transaction: it never left, forget it.
+    fn withdrawn<'a>(&'a self, tx_hash: &'a str) -> BoxFuture<'a, ()>;
 }
 
 /// The executor the server was configured with.
@@ -157,10 +159,15 @@ impl Executor {
     }
 
     /// Where a recorded transaction stands on chain (`None`: this executor
-    /// cannot tell).
-    pub async fn settled(&self, tx_hash: &str, nonce: u64) -> Option<Result<Settled, String>> {
+    /// cannot tell). `age` is how long ago it was signed.
+    pub async fn settled(
+        &self,
+        tx_hash: &str,
+        nonce: u64,
+        age: std::time::Duration,
+    ) -> Option<Result<Settled, String>> {
         match self {
-            Executor::Evm(evm) => Some(evm.settled(tx_hash, nonce).await),
+            Executor::Evm(evm) => Some(evm.settled(tx_hash, nonce, age).await),
             Executor::Http(_) => None,
         }
     }
