@@ -233,7 +233,8 @@ impl Jwt {
             Some(AgentsClaim::Many(many)) => Scope::parse(many.iter().map(String::as_str)),
         };
         Ok(Caller {
-            subject: claims.sub,
+            // A namespace of its own: no JWT can be `local` or a token.
+            subject: format!("jwt:{}", claims.sub),
             role,
             scope,
             expires: Some(claims.exp),

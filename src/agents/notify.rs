@@ -269,7 +269,7 @@ impl Notifier {
             )
             .to(to
                 .parse()
-                .map_err(|e| format!("emailAddress `{to}`: {e}"))?)
+                .map_err(|_| "emailAddress is not a valid address".to_string())?)
             .subject(format!(
                 "agentport: {} run {}",
                 report["agent_name"].as_str().unwrap_or("agent"),
