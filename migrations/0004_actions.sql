@@ -11,6 +11,10 @@ CREATE TABLE actions (
     value_wei  TEXT   NOT NULL,
     nonce      BIGINT NOT NULL,
     tx_hash    TEXT   NOT NULL,
+    -- The signing account, and the signed transaction itself (0x hex): a
+    -- transaction the node lost is broadcast again as is.
+    from_address TEXT NOT NULL,
+    raw_tx     TEXT   NOT NULL,
     state      TEXT   NOT NULL,
     gas_used   BIGINT,
     block      BIGINT,

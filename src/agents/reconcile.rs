@@ -35,7 +35,7 @@ pub async fn actions(
         .filter(|a| !busy.contains(&a.agent_id))
     {
         let age = age_of(&action.created_at);
-        match executor.settled(&action.tx_hash, action.nonce, age).await {
+        match executor.settled(&action, age).await {
             Some(Ok(settled)) if settled.state != ActionState::Sent => {
                 let contract = contract_of(rec, &action).await;
                 settle(rec, &contract, &action.tx_hash, settled).await;
@@ -105,9 +105,18 @@ async fn complete(rec: &Recorder, run: &Run) -> Result<(), crate::model::AgentEr
     } else {
         RunStatus::Failed
     };
-    let result = json!({"reconciled": true, "actions": actions.iter().map(|a| json!({
-        "function": a.function, "tx_hash": a.tx_hash, "state": a.state,
-        "gas_used": a.gas_used})).collect::<Vec<_>>()});
+    // What the run recorded stays; the chain's verdicts are added to it.
+    let mut result = match &run.result {
+        Some(serde_json::Value::Object(recorded)) => recorded.clone(),
+        _ => serde_json::Map::new(),
+    };
+    result.insert("reconciled".into(), json!(true));
+    let verdicts = actions.iter().map(|a| {
+        json!({"function": a.function, "tx_hash": a.tx_hash, "state": a.state,
+               "gas_used": a.gas_used})
+    });
+    result.insert("actions".into(), json!(verdicts.collect::<Vec<_>>()));
+    let result = serde_json::Value::Object(result);
     let error = (!failed.is_empty()).then(|| failed.join("; "));
     let mut change = rec.begin().await?;
     let tx = &mut change.tx;

@@ -29,6 +29,10 @@ pub struct Action {
     pub value_wei: String,
     pub nonce: u64,
     pub tx_hash: String,
+    /// The signing account.
+    pub from: String,
+    /// The signed transaction (0x hex), to broadcast again if the node lost it.
+    pub raw_tx: String,
     pub state: ActionState,
     pub gas_used: Option<u64>,
     pub block: Option<u64>,

@@ -9,7 +9,7 @@ use crate::model::{Action, ActionState, now};
 macro_rules! action_columns {
     () => {
         "action_id, run_id, agent_id, function, args, value_wei, nonce, tx_hash, state, \
-         gas_used, block, created_at"
+         gas_used, block, created_at, from_address, raw_tx"
     };
 }
 
@@ -33,6 +33,8 @@ fn action(row: &AnyRow) -> Result<Action> {
         gas_used: number("gas_used")?,
         block: number("block")?,
         created_at: row.try_get("created_at")?,
+        from: row.try_get("from_address")?,
+        raw_tx: row.try_get("raw_tx")?,
     })
 }
 
@@ -41,8 +43,8 @@ impl StoreTx {
         let at = now();
         sqlx::query(
             "INSERT INTO actions (action_id, run_id, agent_id, function, args, value_wei, nonce, \
-             tx_hash, state, gas_used, block, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+             tx_hash, state, gas_used, block, created_at, updated_at, from_address, raw_tx) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)",
         )
         .bind(&a.action_id)
         .bind(&a.run_id)
@@ -56,6 +58,8 @@ impl StoreTx {
         .bind(a.gas_used.map(|g| g.min(i64::MAX as u64) as i64))
         .bind(a.block.map(|b| b.min(i64::MAX as u64) as i64))
         .bind(&at)
+        .bind(&a.from)
+        .bind(&a.raw_tx)
         .execute(&mut *self.tx)
         .await?;
         Ok(())

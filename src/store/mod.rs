@@ -89,9 +89,12 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     let settings = match backend {
+                        // FULL: a committed action row survives a power loss,
+                        // not only a process crash (it may stand for a
+                        // broadcast transaction).
                         Backend::Sqlite => vec![
                             "PRAGMA journal_mode = WAL".to_string(),
-                            "PRAGMA synchronous = NORMAL".to_string(),
+                            "PRAGMA synchronous = FULL".to_string(),
                             "PRAGMA foreign_keys = ON".to_string(),
                             format!("PRAGMA busy_timeout = {millis}"),
                         ],

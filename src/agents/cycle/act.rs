@@ -112,6 +112,7 @@ async fn send(
     let params = Value::Array(proposal.args.clone());
     let journal = RunJournal {
         rec: cycle.rec,
+        cancel,
         agent,
         run_id: &cycle.run_id,
         function: name,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::{
     agents::{
-        executor::{Journal, Settled},
+        executor::{Journal, Settled, SignedTx},
         recorder::{Recorder, internal},
     },
     model::{Action, ActionState, Agent},
@@ -15,6 +15,8 @@ use crate::{
 
 pub(super) struct RunJournal<'a> {
     pub rec: &'a Recorder,
+    /// A stopped run sends nothing more, even if it was already signing.
+    pub cancel: &'a tokio_util::sync::CancellationToken,
     pub agent: &'a Agent,
     pub run_id: &'a str,
     pub function: &'a str,
@@ -23,8 +25,11 @@ pub(super) struct RunJournal<'a> {
 }
 
 impl Journal for RunJournal<'_> {
-    fn signed<'a>(&'a self, nonce: u64, tx_hash: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn signed<'a>(&'a self, tx: SignedTx<'a>) -> BoxFuture<'a, Result<(), String>> {
         async move {
+            if self.cancel.is_cancelled() {
+                return Err("the run was stopped before the transaction was sent".into());
+            }
             let action = Action {
                 action_id: uuid::Uuid::new_v4().to_string(),
                 run_id: self.run_id.to_string(),
@@ -32,8 +37,10 @@ impl Journal for RunJournal<'_> {
                 function: self.function.to_string(),
                 args: self.args.to_string(),
                 value_wei: self.value_wei.clone(),
-                nonce,
-                tx_hash: tx_hash.to_string(),
+                nonce: tx.nonce,
+                tx_hash: tx.tx_hash.to_string(),
+                from: tx.from.to_string(),
+                raw_tx: tx.raw.to_string(),
                 state: ActionState::Sent,
                 gas_used: None,
                 block: None,

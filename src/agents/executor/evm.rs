@@ -24,10 +24,10 @@ use alloy::{
 };
 use serde_json::{Value, json};
 
-use super::{Call, Journal, Settled, WriteError, WriteOutcome};
+use super::{Call, Journal, Settled, SignedTx, WriteError, WriteOutcome};
 use crate::{
     agents::retry::{Attempt, GaveUp, Retry},
-    model::{ActionState, abi},
+    model::{Action, ActionState, abi},
 };
 
 /// Calls that change nothing are tried again when the node asks for it (429,
@@ -252,9 +252,17 @@ impl EvmExecutor {
             let envelope = signed.map_err(|e| format!("signing failed: {e}"))?;
             let tx_hash = *envelope.tx_hash();
             let hash = format!("{tx_hash:#x}");
-            // Recorded before it leaves: a crash from here on is reconciled.
-            journal.signed(nonce, &hash).await?;
             let raw = envelope.encoded_2718();
+            let raw_hex = hex::encode_prefixed(&raw);
+            let from = format!("{:#x}", self.sender.unwrap_or_default());
+            // Recorded before it leaves: a crash from here on is reconciled.
+            let signed = SignedTx {
+                from: &from,
+                nonce,
+                tx_hash: &hash,
+                raw: &raw_hex,
+            };
+            journal.signed(signed).await?;
             // Unknown until the node answers: a cancelled send asks it again.
             *next = None;
             match self.provider.send_raw_transaction(&raw).await {
@@ -344,12 +352,8 @@ impl EvmExecutor {
     /// Where a recorded transaction stands on chain now. Unknown to the node
     /// with its nonce unused, it is `dropped` only once older than
     /// `DROP_AFTER` (it may just be slow to spread).
-    pub async fn settled(
-        &self,
-        tx_hash: &str,
-        nonce: u64,
-        age: Duration,
-    ) -> Result<Settled, String> {
+    pub async fn settled(&self, action: &Action, age: Duration) -> Result<Settled, String> {
+        let tx_hash = &action.tx_hash;
         let hash: TxHash = tx_hash
             .parse()
             .map_err(|_| format!("`{tx_hash}` is not a hash"))?;
@@ -361,14 +365,14 @@ impl EvmExecutor {
         if known.map_err(failed)?.is_some() {
             return Ok(Settled::pending());
         }
-        let from = self.sender.unwrap_or_default();
+        let from: Address = action.from.parse().unwrap_or_default();
         let used = idempotent(|| {
             self.provider
                 .get_transaction_count(from)
                 .latest()
                 .into_future()
         });
-        if used.await.map_err(failed)? > nonce {
+        if used.await.map_err(failed)? > action.nonce {
             // Mined meanwhile, or truly replaced: the receipt says which.
             if let Some(settled) = self.receipt_of(hash).await? {
                 return Ok(settled);
@@ -376,6 +380,10 @@ impl EvmExecutor {
             return Ok(Settled::state(ActionState::Replaced));
         }
         if age < DROP_AFTER {
+            // The node lost it (or never got it): the same signed bytes again.
+            if let Ok(raw) = hex::decode(&action.raw_tx) {
+                let _ = self.provider.send_raw_transaction(&raw).await;
+            }
             return Ok(Settled::pending());
         }
         self.forget_nonce().await;

@@ -124,12 +124,22 @@ impl Settled {
     }
 }
 
+/// A signed transaction about to be broadcast.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedTx<'a> {
+    pub from: &'a str,
+    pub nonce: u64,
+    pub tx_hash: &'a str,
+    /// 0x hex of the signed bytes.
+    pub raw: &'a str,
+}
+
 /// The write-ahead record of a run's transactions: a signed transaction is
 /// recorded before it is broadcast, and settled when it is final.
 pub trait Journal: Send + Sync {
-    /// Records a signed transaction; `Err` (the record failed) means it must
-    /// not be sent.
-    fn signed<'a>(&'a self, nonce: u64, tx_hash: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    /// Records a signed transaction; `Err` (the record failed, or the run was
+    /// stopped) means it must not be sent.
+    fn signed<'a>(&'a self, tx: SignedTx<'a>) -> BoxFuture<'a, Result<(), String>>;
     fn settled<'a>(&'a self, tx_hash: &'a str, settled: Settled) -> BoxFuture<'a, ()>;
     /// The node refused the transaction: it never left, forget it.
     fn withdrawn<'a>(&'a self, tx_hash: &'a str) -> BoxFuture<'a, ()>;
@@ -162,12 +172,11 @@ impl Executor {
     /// cannot tell). `age` is how long ago it was signed.
     pub async fn settled(
         &self,
-        tx_hash: &str,
-        nonce: u64,
+        action: &crate::model::Action,
         age: std::time::Duration,
     ) -> Option<Result<Settled, String>> {
         match self {
-            Executor::Evm(evm) => Some(evm.settled(tx_hash, nonce, age).await),
+            Executor::Evm(evm) => Some(evm.settled(action, age).await),
             Executor::Http(_) => None,
         }
     }
