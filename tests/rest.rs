@@ -379,3 +379,50 @@ async fn agents_are_listed_page_by_page_with_a_cursor() {
     assert_eq!(page[0]["agentId"], "p3");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn runs_are_listed_page_by_page_on_both_doors() {
+    let server = TestServer::start().await;
+    let mut client = Client::new(server.connect("runner").await);
+    client
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": "runner", "contractId": TOKEN}),
+        )
+        .await;
+    for _ in 0..3 {
+        client
+            .send(json!({"type": "execute", "agent_id": "runner"}))
+            .await;
+        client.until("execute_response").await;
+        client.until("execute_response").await;
+    }
+    let first = client
+        .ok("list_runs", json!({"agent_id": "runner", "limit": 2}))
+        .await;
+    assert_eq!(first["runs"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let rest = client
+        .ok(
+            "list_runs",
+            json!({"agent_id": "runner", "limit": 2, "cursor": cursor}),
+        )
+        .await;
+    assert_eq!(rest["runs"].as_array().unwrap().len(), 1);
+    assert!(rest["next_cursor"].is_null());
+    let mut seen: Vec<Value> = first["runs"].as_array().unwrap().clone();
+    seen.extend(rest["runs"].as_array().unwrap().iter().cloned());
+    let ids: std::collections::HashSet<_> = seen.iter().map(|r| r["run_id"].to_string()).collect();
+    assert_eq!(ids.len(), 3, "no run twice");
+    let page = reqwest::get(server.url("/api/v1/agents/runner/runs?limit=2"))
+        .await
+        .unwrap();
+    assert!(page.headers().get("x-next-cursor").is_some());
+    server.shutdown().await.unwrap();
+}

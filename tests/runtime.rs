@@ -710,3 +710,28 @@ async fn a_fee_over_the_configured_maximum_sends_nothing() {
     assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 0);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_agent_without_a_gas_limit_gets_the_nodes_estimate() {
+    let agent_id = "estimating-agent";
+    let Fixture {
+        anvil,
+        token,
+        server,
+        mut client,
+    } = fixture(agent_id, transfer_rule("5"), "100").await;
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": agent_id, "contractId": token.to_string(), "name": "treasurer",
+                   "status": "paused", "policy": transfer_rule("5"), "gas_limit": "0"}),
+        )
+        .await;
+    let outcome = execute(&mut client, agent_id).await;
+    assert_eq!(outcome["status"], "success", "{outcome}");
+    let transfer = result_of(&outcome, "transfer");
+    let used = transfer["result"]["gas_used"].as_u64().unwrap();
+    assert!(used > 21_000 && used < 300_000, "{used}");
+    assert_eq!(anvil.balance(token, RECIPIENT).await.to::<u64>(), 5);
+    server.shutdown().await.unwrap();
+}

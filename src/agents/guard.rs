@@ -84,14 +84,12 @@ pub fn check<'f>(
         .find(|f| f.function_name == proposal.function || f.function_signature == proposal.function)
         .ok_or_else(|| format!("{} is not a function of this agent", proposal.function))?;
     check_callable(proposal, function)?;
-    match limits.gas_limit.parse::<u64>() {
-        Ok(gas) if gas > 0 => {}
-        _ => {
-            return Err(format!(
-                "the agent's gas limit `{}` does not allow a transaction",
-                limits.gas_limit
-            ));
-        }
+    // 0: estimated by the node, with a margin.
+    if limits.gas_limit.parse::<u64>().is_err() {
+        return Err(format!(
+            "the agent's gas limit `{}` does not allow a transaction",
+            limits.gas_limit
+        ));
     }
     let allowed = limits.allowed_contracts;
     if !allowed.is_empty()
@@ -390,7 +388,8 @@ mod tests {
     #[test]
     fn limits_of_the_function_and_the_agent() {
         let mut f = transfer(json!({}));
-        assert!(check(&proposal(json!(1)), std::slice::from_ref(&f), &limits("0")).is_err());
+        assert!(check(&proposal(json!(1)), std::slice::from_ref(&f), &limits("x")).is_err());
+        assert!(check(&proposal(json!(1)), std::slice::from_ref(&f), &limits("0")).is_ok());
         f.is_enabled = false;
         assert!(
             check(&proposal(json!(1)), &[f], &limits("300000"))

@@ -8,7 +8,7 @@ use axum::{
     body::Bytes,
     extract::{Path, Query, State},
     http::StatusCode,
-    response::IntoResponse,
+    response::{IntoResponse, IntoResponseParts},
     routing::{get, post, put},
 };
 use serde::Deserialize;
@@ -181,14 +181,7 @@ async fn list_agents(
         limit: page.limit.unwrap_or(100).clamp(1, 1000),
     };
     let page = handle(&state, &caller, command).await?;
-    let next = page
-        .next
-        .and_then(|n| axum::http::HeaderValue::from_str(&n).ok());
-    let headers = next.map(|n| [(axum::http::HeaderName::from_static("x-next-cursor"), n)]);
-    Ok((
-        axum::response::AppendHeaders(headers.into_iter().flatten()),
-        Json(page.agents),
-    ))
+    Ok((next_cursor(page.next), Json(page.agents)))
 }
 
 fn agent_request(
@@ -391,18 +384,32 @@ struct Page {
     since: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/agents/{id}/runs", params(("id" = String, Path, description = "agent id"), Page),
+#[utoipa::path(get, path = "/api/v1/agents/{id}/runs", params(("id" = String, Path, description = "agent id"), Cursor),
     responses((status = 200, body = Vec<Run>), (status = 404)))]
 async fn list_runs(
     State(state): State<Arc<AppState>>,
     Path(agent_id): Path<String>,
-    Query(page): Query<Page>,
+    Query(page): Query<Cursor>,
     caller: Caller,
-) -> Result<Json<Vec<Run>>> {
+) -> Result<impl IntoResponse> {
     let limit = page.limit.unwrap_or(50).clamp(1, 500);
-    Ok(Json(
-        handle(&state, &caller, ListRuns { agent_id, limit }).await?,
-    ))
+    let command = ListRuns {
+        agent_id,
+        limit,
+        before: page.cursor,
+    };
+    let runs = handle(&state, &caller, command).await?;
+    let next = (runs.len() == limit as usize)
+        .then(|| runs.last().map(|r| r.run_id.clone()))
+        .flatten();
+    Ok((next_cursor(next), Json(runs)))
+}
+
+/// `X-Next-Cursor`, when there may be a next page.
+fn next_cursor(next: Option<String>) -> impl IntoResponseParts {
+    let next = next.and_then(|n| axum::http::HeaderValue::from_str(&n).ok());
+    let name = axum::http::HeaderName::from_static("x-next-cursor");
+    axum::response::AppendHeaders(next.map(|n| (name, n)))
 }
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}/events", params(("id" = String, Path, description = "agent id"), Page),

@@ -44,6 +44,8 @@ pub struct Subscribe {
 pub struct ListRuns {
     pub agent_id: Option<String>,
     pub limit: Option<u64>,
+    /// The last run of the previous page (its `next_cursor`).
+    pub cursor: Option<String>,
 }
 
 /// The execution view's type-less frames: `{action, agentId, config?}`.
@@ -377,9 +379,16 @@ pub(super) fn subscribe(f: &Fields) -> Result<Subscribe, ProtocolError> {
 }
 
 pub(super) fn list_runs(f: &Fields) -> Result<ListRuns, ProtocolError> {
+    let cursor = f.string(&["cursor"])?.filter(|c| !c.is_empty());
+    at_most(
+        "cursor",
+        cursor.as_deref().map_or(0, str::len),
+        limits::NAME,
+    )?;
     Ok(ListRuns {
         agent_id: f.agent_id()?,
         limit: f.u64(&["limit"])?,
+        cursor,
     })
 }
 

@@ -249,6 +249,21 @@ impl Store {
         .collect()
     }
 
+    /// How many functions the agent has, and whether one has `signature`.
+    pub async fn function_count(&self, agent_id: &str, signature: &str) -> Result<(u64, bool)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, SUM(CASE WHEN function_signature = $2 THEN 1 ELSE 0 END) AS same \
+             FROM functions WHERE agent_id = $1",
+        )
+        .bind(agent_id)
+        .bind(signature)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        let same: Option<i64> = row.try_get("same")?;
+        Ok((n.max(0) as u64, same.unwrap_or(0) > 0))
+    }
+
     /// The agent with its functions, schedule and notifications.
     pub async fn agent_details(&self, id: &str) -> Result<Option<AgentDetails>> {
         let Some(agent) = self.agent(id).await? else {

@@ -150,12 +150,25 @@ impl Store {
 
     /// The agent's most recent runs, newest first.
     pub async fn runs(&self, agent_id: &str, limit: u32) -> Result<Vec<Run>> {
+        self.runs_before(agent_id, None, limit).await
+    }
+
+    /// The agent's runs older than the run `before` (newest first), at most `limit`.
+    pub async fn runs_before(
+        &self,
+        agent_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Run>> {
         sqlx::query(
             "SELECT run_id, agent_id, run_trigger, status, request, result, error, started_at, \
-             finished_at FROM runs WHERE agent_id = $1 ORDER BY started_at DESC, run_id LIMIT $2",
+             finished_at FROM runs WHERE agent_id = $1 AND ($3 IS NULL OR \
+             (started_at, run_id) < (SELECT started_at, run_id FROM runs WHERE run_id = $3)) \
+             ORDER BY started_at DESC, run_id DESC LIMIT $2",
         )
         .bind(agent_id)
         .bind(i64::from(limit))
+        .bind(before)
         .fetch_all(&self.pool)
         .await?
         .iter()

@@ -15,7 +15,7 @@ use super::outbox::Outbox;
 use crate::{
     agents::feed::Feed,
     hub::{Event, Inbox, Subscriber, Topic},
-    model::{Caller, is_address},
+    model::{Caller, EventKind, is_address},
     protocol::{CloseCode, ErrorCode, Frame, ProtocolError},
     registry::{Control, Ending},
 };
@@ -262,6 +262,12 @@ impl Subscriptions {
         if event.seq > *last {
             outbox.send_text(event.kind.as_str(), event.text.clone());
             *last = event.seq;
+        }
+        // An agent seen only through its contract is forgotten once removed:
+        // the map follows the agents, not their history.
+        let followed = self.topics.contains(&Topic::Agent(event.agent_id.clone()));
+        if event.kind == EventKind::AgentRemoved && !followed {
+            self.delivered.remove(&event.agent_id);
         }
         Ok(())
     }

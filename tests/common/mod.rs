@@ -253,6 +253,7 @@ pub async fn runs_of(server: &TestServer, agent_id: &str, limit: u32) -> Vec<Run
     let command = ListRuns {
         agent_id: agent_id.to_string(),
         limit,
+        before: None,
     };
     server
         .state

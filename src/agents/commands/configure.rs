@@ -133,6 +133,9 @@ async fn save_part<T: Published>(
     Ok((change, agent, saved))
 }
 
+/// Functions one agent may have: every run reads them all.
+const MAX_FUNCTIONS: u64 = 100;
+
 /// Adds a function to the agent (one per signature: adding it again updates it).
 #[derive(Debug, Clone)]
 pub struct AddFunction {
@@ -149,6 +152,14 @@ impl Command for AddFunction {
 
     async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Function> {
         let id = &self.agent_id;
+        let signature = &self.function.function_signature;
+        let counted = ctx.rec.store.function_count(id, signature).await;
+        let (count, known) = counted.map_err(internal)?;
+        if count >= MAX_FUNCTIONS && !known {
+            return Err(AgentError::Conflict(format!(
+                "agent {id} has {MAX_FUNCTIONS} functions, the most one agent may have"
+            )));
+        }
         let (change, agent, saved) = save_part(ctx, id, "function", async |tx| {
             tx.upsert_function(id, &self.function).await
         })

@@ -71,6 +71,8 @@ impl Command for Describe {
 pub struct ListRuns {
     pub agent_id: String,
     pub limit: u32,
+    /// The last run of the previous page (`None`: the newest first).
+    pub before: Option<String>,
 }
 
 impl Command for ListRuns {
@@ -90,8 +92,9 @@ impl Command for ListRuns {
         {
             return Err(AgentError::agent_not_found(&self.agent_id));
         }
+        let before = self.before.as_deref();
         store
-            .runs(&self.agent_id, self.limit)
+            .runs_before(&self.agent_id, before, self.limit)
             .await
             .map_err(internal)
     }

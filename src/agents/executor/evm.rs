@@ -180,12 +180,23 @@ impl EvmExecutor {
         if let Some(reason) = self.simulate(&base).await? {
             return Ok(WriteOutcome::simulated_revert(reason));
         }
+        let gas_limit = match gas_limit {
+            0 => self.estimate_gas(&base).await?,
+            set => set,
+        };
         let request = self
             .with_fees(base.clone(), max_priority_fee_wei)
             .await?
             .with_gas_limit(gas_limit);
         let tx_hash = self.send(request, wallet, journal).await?;
         self.follow(tx_hash, base).await
+    }
+
+    /// The node's estimate with a fifth more: for agents that set no gas limit.
+    async fn estimate_gas(&self, base: &TransactionRequest) -> Result<u64, WriteError> {
+        let estimate = idempotent(|| self.provider.estimate_gas(base.clone()).into_future()).await;
+        let gas = estimate.map_err(|e| format!("estimating gas: {}", describe_rpc_error(&e)))?;
+        Ok(gas.saturating_add(gas / 5))
     }
 
     /// EIP-1559 fees from the node, with the agent's priority fee.

@@ -67,7 +67,8 @@ impl HttpExecutor {
             "functionName": name,
             "inputs": call.args,
             "type": kind,
-            "gasLimit": gas_limit.map(|g| g.to_string()),
+            // 0: the API estimates.
+            "gasLimit": gas_limit.filter(|g| *g > 0).map(|g| g.to_string()),
             // Wei with a payable call, as a decimal string.
             "value": call.value.map(|v| v.to_string()),
             "maxPriorityFee": fee,

@@ -1,4 +1,5 @@
-//! `list_runs {agent_id, limit?}`: the agent's most recent runs, newest first.
+//! `list_runs {agent_id, limit?, cursor?}`: the agent's runs, newest first, a
+//! page at a time (`next_cursor` of a reply is the `cursor` of the next).
 
 use serde_json::{Value, json};
 
@@ -23,11 +24,16 @@ pub async fn handle(
     let command = ListRuns {
         agent_id: agent_id.clone(),
         limit,
+        before: request.cursor,
     };
     let runs = session.handle(command).await?;
+    // A full page may have more behind it.
+    let next = (runs.len() == limit as usize)
+        .then(|| runs.last().map(|r| r.run_id.clone()))
+        .flatten();
     session.send(success(
         "list_runs_response",
-        json!({"agent_id": agent_id, "runs": runs}),
+        json!({"agent_id": agent_id, "runs": runs, "next_cursor": next}),
         id,
     ));
     Ok(())
