@@ -501,3 +501,36 @@ async fn value_of_a_write_that_may_have_gone_out_stays_spent() {
     assert_eq!(api.received("/contracts/write").len(), 1, "not sent again");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn runs_beyond_the_concurrent_cap_are_skipped() {
+    let api = FakeServer::start().await;
+    api.hang("/contracts/read");
+    let api_url = api.url("");
+    let server = TestServer::start_with(move |c| {
+        c.contract_api_url = Some(api_url);
+        c.max_concurrent_runs = 1;
+        c.receipt_timeout = std::time::Duration::from_secs(5);
+    })
+    .await;
+    let token = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    let mut first = Client::new(server.connect("busy-1").await);
+    configure(&mut first, "busy-1", token, json!({"kind": "none"})).await;
+    let mut second = Client::new(server.connect("busy-2").await);
+    configure(&mut second, "busy-2", token, json!({"kind": "none"})).await;
+    // The first run hangs on its read; the second finds no room.
+    first
+        .send(json!({"type": "execute", "agent_id": "busy-1", "data": {
+            "functions": [{"name": "balanceOf", "parameters": [{"value": OWNER}]}]}}))
+        .await;
+    wait_until("the first run reads", || async {
+        !api.received("/contracts/read").is_empty()
+    })
+    .await;
+    let outcome = execute(&mut second, "busy-2").await;
+    assert_eq!(outcome["status"], "error");
+    let message = outcome["message"].as_str().unwrap();
+    assert!(message.contains("as many agents as it may"), "{message}");
+    api.unhang();
+    server.shutdown().await.unwrap();
+}

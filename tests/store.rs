@@ -178,3 +178,44 @@ async fn old_runs_go_and_running_ones_stay(store: Store) {
     kept.sort();
     assert_eq!(kept, ["r2", "r3"]);
 }
+
+/// A database that holds a lock does not hold a command: it fails within the
+/// configured timeout with a clear error, and the server goes on.
+#[tokio::test]
+async fn a_locked_database_fails_a_command_within_the_timeout() {
+    use sqlx::{Connection, Executor};
+    let schema = PgSchema::create().await;
+    let server = common::TestServer::start_on(&schema.url, |c| {
+        c.db_timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let mut holder = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+    holder.execute("BEGIN").await.unwrap();
+    holder
+        .execute(sqlx::AssertSqlSafe(format!(
+            "LOCK TABLE {}.contracts IN ACCESS EXCLUSIVE MODE",
+            schema.name
+        )))
+        .await
+        .unwrap();
+    let mut client = common::client::Client::new(server.connect("locked").await);
+    let started = std::time::Instant::now();
+    let message = client
+        .fails(
+            "create_contract",
+            serde_json::json!({"address": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                               "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    assert!(message.contains("internal error"), "{message}");
+    assert!(started.elapsed() < common::DEADLINE);
+    holder.execute("ROLLBACK").await.unwrap();
+    client
+        .ok(
+            "create_contract",
+            serde_json::json!({"address": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                               "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    server.shutdown().await.unwrap();
+}
