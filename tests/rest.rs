@@ -426,3 +426,35 @@ async fn runs_are_listed_page_by_page_on_both_doors() {
     assert!(page.headers().get("x-next-cursor").is_some());
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_run_keeps_a_large_request_only_as_a_trimmed_preview() {
+    let server = TestServer::start().await;
+    let mut client = Client::new(server.connect("trim").await);
+    client
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": "trim", "contractId": TOKEN}),
+        )
+        .await;
+    let note = "x".repeat(40_000);
+    client
+        .send(json!({"type": "execute", "agent_id": "trim", "data": {"note": note}}))
+        .await;
+    client.until("execute_response").await;
+    client.until("execute_response").await;
+    let runs = client
+        .ok("list_runs", json!({"agent_id": "trim", "limit": 1}))
+        .await;
+    let request = &runs["runs"][0]["request"];
+    assert_eq!(request["trimmed"], json!(true), "{request}");
+    assert!(request["bytes"].as_u64().unwrap() > 40_000);
+    assert!(request.to_string().len() < 4096);
+    server.shutdown().await.unwrap();
+}

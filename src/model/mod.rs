@@ -20,7 +20,7 @@ pub use caller::{Caller, Role, Scope};
 pub use error::AgentError;
 pub use event::{EventBody, EventKind, StoredEvent, StreamBounds};
 pub use input::{NewAgent, NewContract, NewFunction, NewNotification, NewSchedule};
-pub use run::{LogLevel, Run, RunStatus, Trigger};
+pub use run::{LogLevel, Run, RunStatus, Trigger, trimmed_request};
 
 /// A closed set of names: the enum, `as_str`, `parse` (with aliases) and `ALL`
 /// from one table, so that a name is written once. Every name is the snake_case

@@ -8,7 +8,7 @@ use crate::{
         recorder::{Recorder, Result, internal},
         runner::RunRequest,
     },
-    model::{Agent, AgentDetails, Contract, Run, RunStatus, now},
+    model::{Agent, AgentDetails, Contract, Run, RunStatus, now, trimmed_request},
 };
 
 /// Loads the agent and records its run as `running`. `Err` is what the
@@ -28,7 +28,7 @@ pub(super) async fn start(rec: &Recorder, request: &RunRequest) -> Result<AgentD
         agent_id: agent_id.clone(),
         trigger: request.trigger,
         status: RunStatus::Running,
-        request: request.params.clone(),
+        request: trimmed_request(request.params.as_ref()),
         result: None,
         error: None,
         started_at: now(),
