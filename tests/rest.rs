@@ -377,6 +377,30 @@ async fn agents_are_listed_page_by_page_with_a_cursor() {
     assert!(last.headers().get("x-next-cursor").is_none());
     let page: Value = last.json().await.unwrap();
     assert_eq!(page[0]["agentId"], "p3");
+    let forged = reqwest::get(server.url("/api/v1/agents?cursor=p2"))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    // The frontend's database read is paged the same way, its shape unchanged.
+    let legacy = reqwest::get(server.url(&format!("/api/db/agents/{TOKEN}?limit=2")))
+        .await
+        .unwrap();
+    let cursor = legacy.headers()["x-next-cursor"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let rows: Value = legacy.json().await.unwrap();
+    assert_eq!(rows[0]["agent_id"], "p1");
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    let url = format!("/api/db/agents/{TOKEN}?limit=2&cursor={cursor}");
+    let rows: Value = reqwest::get(server.url(&url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rows, json!([rows[0].clone()]));
+    assert_eq!(rows[0]["agent_id"], "p3");
     server.shutdown().await.unwrap();
 }
 

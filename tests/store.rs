@@ -126,9 +126,19 @@ async fn agents_are_listed_page_by_page(store: Store) {
     let first = store.agents(None, 2).await.unwrap();
     let ids: Vec<&str> = first.iter().map(|a| a.agent_id.as_str()).collect();
     assert_eq!(ids, ["a1", "a2"]);
-    let rest = store.agents(Some("a2"), 2).await.unwrap();
+    let after = agentport::model::AgentCursor::after(&first[1]);
+    // The page after "a2" starts right even when "a2" has gone meanwhile.
+    let mut tx = store.begin().await.unwrap();
+    tx.delete_agent("a2").await.unwrap();
+    tx.commit().await.unwrap();
+    let rest = store.agents(Some(&after), 2).await.unwrap();
     let ids: Vec<&str> = rest.iter().map(|a| a.agent_id.as_str()).collect();
     assert_eq!(ids, ["a3"]);
+    let of_contract = store
+        .agents_of_contract("0x5fbdb2315678afecb367f032d93f642f64180aa3", None, 1)
+        .await
+        .unwrap();
+    assert_eq!(of_contract[0].agent_id, "a1");
 }
 
 async fn old_runs_go_and_running_ones_stay(store: Store) {

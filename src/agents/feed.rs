@@ -12,6 +12,10 @@ use crate::{
     store::StoreError,
 };
 
+/// The most agents a contract channel follows (and replays) by itself. Events
+/// of any later agent of the contract still arrive through the contract topic.
+pub const CONTRACT_CHANNEL_AGENTS: u32 = 1000;
+
 #[derive(Debug, Clone)]
 pub struct Feed {
     rec: Recorder,
@@ -73,14 +77,18 @@ impl Feed {
             .map_err(unreadable)
     }
 
-    /// The ids of the agents acting on a contract address, that the caller may read.
+    /// The ids of the agents acting on a contract address, that the caller may
+    /// read: the first [`CONTRACT_CHANNEL_AGENTS`] created, so one channel
+    /// cannot make a session follow without bound.
     pub async fn agents_of_contract(
         &self,
         caller: &Caller,
         address: &str,
     ) -> Result<Vec<String>, AgentError> {
         self.authorize(caller, Access::List).await?;
-        let agents = self.rec.store.agents_of_contract(address).await;
+        let store = &self.rec.store;
+        let agents = store.agents_of_contract(address, None, CONTRACT_CHANNEL_AGENTS);
+        let agents = agents.await;
         let agents = agents.map_err(unreadable)?.into_iter();
         Ok(agents
             .filter(|a| caller.sees(&a.agent_id, Some(&a.contract_id)))

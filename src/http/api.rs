@@ -25,7 +25,8 @@ use crate::{
         },
     },
     model::{
-        Agent, AgentDetails, AgentState, Caller, Contract, Function, Notification, Run, Schedule,
+        Agent, AgentCursor, AgentDetails, AgentState, Caller, Contract, Function, Notification,
+        Run, Schedule,
     },
     protocol::{ErrorCode, MessageType, ProtocolError, Request, requests::AgentRequest},
     state::AppState,
@@ -161,11 +162,18 @@ async fn create_contract(
 
 /// A page of a list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct Cursor {
+pub(super) struct Cursor {
     /// Most items returned (default 100, at most 1000).
-    limit: Option<u32>,
-    /// The last item of the previous page (its `X-Next-Cursor`).
+    pub(super) limit: Option<u32>,
+    /// Where this page starts: the previous page's `X-Next-Cursor`.
     cursor: Option<String>,
+}
+
+impl Cursor {
+    pub(super) fn after(&self) -> Result<Option<AgentCursor>> {
+        let cursor = self.cursor.as_deref().map(AgentCursor::decode);
+        Ok(cursor.transpose()?)
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/agents", params(Cursor),
@@ -177,7 +185,7 @@ async fn list_agents(
     caller: Caller,
 ) -> Result<impl IntoResponse> {
     let command = ListAgents {
-        after: page.cursor,
+        after: page.after()?,
         limit: page.limit.unwrap_or(100).clamp(1, 1000),
     };
     let page = handle(&state, &caller, command).await?;
@@ -406,7 +414,7 @@ async fn list_runs(
 }
 
 /// `X-Next-Cursor`, when there may be a next page.
-fn next_cursor(next: Option<String>) -> impl IntoResponseParts {
+pub(super) fn next_cursor(next: Option<String>) -> impl IntoResponseParts {
     let next = next.and_then(|n| axum::http::HeaderValue::from_str(&n).ok());
     let name = axum::http::HeaderName::from_static("x-next-cursor");
     axum::response::AppendHeaders(next.map(|n| (name, n)))

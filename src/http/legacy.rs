@@ -5,15 +5,19 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::{Path, Query, State},
+    response::IntoResponse,
     routing::get,
 };
 use serde_json::{Value, json};
 
-use super::error::ApiError;
+use super::{
+    api::{Cursor, next_cursor},
+    error::ApiError,
+};
 use crate::{
     agents::commands::{AgentsOfContract, ListFunctions},
-    model::{Caller, abi},
+    model::{Agent, Caller, abi},
     state::AppState,
 };
 
@@ -24,28 +28,34 @@ pub fn router() -> Router<Arc<AppState>> {
         .layer(axum::middleware::map_response(super::redacted))
 }
 
-/// `GET /api/db/agents/{contract_address}`: the agents acting on a contract.
+/// `GET /api/db/agents/{contract_address}`: the agents acting on a contract,
+/// in creation order. The frontend reads one array; it is a page (`limit`,
+/// default and at most 1000) and `X-Next-Cursor` says where the next starts.
 async fn agents_of_contract(
     State(state): State<Arc<AppState>>,
     Path(address): Path<String>,
+    Query(page): Query<Cursor>,
     caller: Caller,
-) -> Result<Json<Vec<Value>>, ApiError> {
-    let command = AgentsOfContract { address };
-    let agents = state.manager.handle(&caller, command).await?;
-    Ok(Json(
-        agents
-            .into_iter()
-            .map(|a| {
-                json!({
-                    "agent_id": a.agent_id, "contract_id": a.contract_id, "name": a.name,
-                    "description": a.description, "status": a.status,
-                    "gas_limit": a.gas_limit, "max_priority_fee": a.max_priority_fee,
-                    "owner": a.owner, "contract_state": a.contract_state,
-                    "created_at": a.created_at, "updated_at": a.updated_at,
-                })
-            })
-            .collect(),
-    ))
+) -> Result<impl IntoResponse, ApiError> {
+    let command = AgentsOfContract {
+        address,
+        after: page.after()?,
+        limit: page.limit.unwrap_or(1000).clamp(1, 1000),
+    };
+    let page = state.manager.handle(&caller, command).await?;
+    let rows: Vec<Value> = page.agents.into_iter().map(row).collect();
+    Ok((next_cursor(page.next), Json(rows)))
+}
+
+/// An agent as the frontend's database API returned it.
+fn row(a: Agent) -> Value {
+    json!({
+        "agent_id": a.agent_id, "contract_id": a.contract_id, "name": a.name,
+        "description": a.description, "status": a.status,
+        "gas_limit": a.gas_limit, "max_priority_fee": a.max_priority_fee,
+        "owner": a.owner, "contract_state": a.contract_state,
+        "created_at": a.created_at, "updated_at": a.updated_at,
+    })
 }
 
 /// `GET /api/db/agents/{agent_id}/functions`: an agent's functions.

@@ -6,6 +6,7 @@ pub mod abi;
 mod action;
 mod agent;
 mod caller;
+mod cursor;
 mod error;
 mod event;
 mod input;
@@ -17,6 +18,7 @@ pub use agent::{
     NotificationType, Published, Schedule, ScheduleKind, ScheduleType,
 };
 pub use caller::{Caller, Role, Scope};
+pub use cursor::AgentCursor;
 pub use error::AgentError;
 pub use event::{EventBody, EventKind, StoredEvent, StreamBounds};
 pub use input::{NewAgent, NewContract, NewFunction, NewNotification, NewSchedule};

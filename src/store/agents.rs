@@ -5,9 +5,9 @@ use sqlx::{Any, Executor, Row, any::AnyRow};
 
 use super::{Result, Store, StoreError, StoreTx, json};
 use crate::model::{
-    Agent, AgentDetails, AgentStatus, Contract, Function, FunctionType, NewAgent, NewContract,
-    NewFunction, NewNotification, NewSchedule, Notification, NotificationType, Schedule,
-    ScheduleKind, ScheduleType, now,
+    Agent, AgentCursor, AgentDetails, AgentStatus, Contract, Function, FunctionType, NewAgent,
+    NewContract, NewFunction, NewNotification, NewSchedule, Notification, NotificationType,
+    Schedule, ScheduleKind, ScheduleType, now,
 };
 
 /// The columns every agent query returns, in the order `agent()` reads them.
@@ -158,31 +158,40 @@ impl Store {
     }
 
     /// At most `limit` agents, in creation order, after the agent `after`.
-    pub async fn agents(&self, after: Option<&str>, limit: u32) -> Result<Vec<Agent>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            agent_columns!(),
-            " FROM agents WHERE $1 IS NULL OR (created_at, agent_id) > \
-             (SELECT created_at, agent_id FROM agents WHERE agent_id = $1) \
-             ORDER BY created_at, agent_id LIMIT $2"
-        ))
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(agent)
-        .collect()
+    /// A page of agents in creation order, after `after`, at most `limit`.
+    pub async fn agents(&self, after: Option<&AgentCursor>, limit: u32) -> Result<Vec<Agent>> {
+        self.agents_page(None, after, limit).await
     }
 
-    /// The agents acting on a contract address (any case, any chain).
-    pub async fn agents_of_contract(&self, address: &str) -> Result<Vec<Agent>> {
+    /// The agents acting on a contract address (any case, any chain), a page
+    /// at a time like [`Store::agents`].
+    pub async fn agents_of_contract(
+        &self,
+        address: &str,
+        after: Option<&AgentCursor>,
+        limit: u32,
+    ) -> Result<Vec<Agent>> {
+        let address = address.to_ascii_lowercase();
+        self.agents_page(Some(&address), after, limit).await
+    }
+
+    async fn agents_page(
+        &self,
+        contract_lc: Option<&str>,
+        after: Option<&AgentCursor>,
+        limit: u32,
+    ) -> Result<Vec<Agent>> {
         sqlx::query(concat!(
             "SELECT ",
             agent_columns!(),
-            " FROM agents WHERE contract_lc = $1 ORDER BY created_at, agent_id"
+            " FROM agents WHERE ($1 IS NULL OR contract_lc = $1) \
+             AND ($2 IS NULL OR (created_at, agent_id) > ($2, $3)) \
+             ORDER BY created_at, agent_id LIMIT $4"
         ))
-        .bind(address.to_ascii_lowercase())
+        .bind(contract_lc)
+        .bind(after.map(|c| c.created_at.as_str()))
+        .bind(after.map(|c| c.agent_id.as_str()))
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?
         .iter()

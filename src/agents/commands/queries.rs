@@ -10,7 +10,8 @@ use crate::{
         recorder::{Result, internal},
     },
     model::{
-        Agent, AgentDetails, AgentError, AgentState, Caller, Function, Notification, Role, Run,
+        Agent, AgentCursor, AgentDetails, AgentError, AgentState, Caller, Function, Notification,
+        Role, Run,
     },
 };
 
@@ -100,18 +101,35 @@ impl Command for ListRuns {
     }
 }
 
-/// A page of agents, in creation order, after the agent `after`.
+/// A page of agents, in creation order, after the cursor `after`.
 #[derive(Debug, Clone)]
 pub struct ListAgents {
-    pub after: Option<String>,
+    pub after: Option<AgentCursor>,
     pub limit: u32,
 }
 
-/// Agents the caller may see, and where the next page starts (`None`: last).
+/// Agents the caller may see, and where the next page starts (`None`: last;
+/// otherwise an encoded [`AgentCursor`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentPage {
     pub agents: Vec<Agent>,
     pub next: Option<String>,
+}
+
+impl AgentPage {
+    /// A page read with `limit`: a full one may have a successor. The cursor
+    /// is taken before filtering what the caller sees, so a page of hidden
+    /// agents still leads on.
+    fn of(caller: &Caller, page: Vec<Agent>, limit: u32) -> AgentPage {
+        let full = page.len() == limit as usize;
+        let next = full
+            .then(|| page.last().map(|a| AgentCursor::after(a).encode()))
+            .flatten();
+        AgentPage {
+            agents: visible(caller, page),
+            next,
+        }
+    }
 }
 
 impl Command for ListAgents {
@@ -123,36 +141,34 @@ impl Command for ListAgents {
 
     async fn apply(self, ctx: &Context, caller: &Caller) -> Result<AgentPage> {
         let store = &ctx.rec.store;
-        let page = store.agents(self.after.as_deref(), self.limit).await;
-        let page = page.map_err(internal)?;
-        let full = page.len() == self.limit as usize;
-        let next = full
-            .then(|| page.last().map(|a| a.agent_id.clone()))
-            .flatten();
-        Ok(AgentPage {
-            agents: visible(caller, page),
-            next,
-        })
+        let page = store.agents(self.after.as_ref(), self.limit).await;
+        Ok(AgentPage::of(caller, page.map_err(internal)?, self.limit))
     }
 }
 
-/// The agents acting on a contract address (any case, any chain).
+/// A page of the agents acting on a contract address (any case, any chain).
 #[derive(Debug, Clone)]
 pub struct AgentsOfContract {
     pub address: String,
+    pub after: Option<AgentCursor>,
+    pub limit: u32,
 }
 
 impl Command for AgentsOfContract {
-    type Output = Vec<Agent>;
+    type Output = AgentPage;
 
     fn access(&self) -> Access<'_> {
         Access::List
     }
 
-    async fn apply(self, ctx: &Context, caller: &Caller) -> Result<Vec<Agent>> {
+    async fn apply(self, ctx: &Context, caller: &Caller) -> Result<AgentPage> {
         let store = &ctx.rec.store;
-        let agents = store.agents_of_contract(&self.address).await;
-        Ok(visible(caller, agents.map_err(internal)?))
+        let page = store.agents_of_contract(&self.address, self.after.as_ref(), self.limit);
+        Ok(AgentPage::of(
+            caller,
+            page.await.map_err(internal)?,
+            self.limit,
+        ))
     }
 }
 
