@@ -448,6 +448,14 @@ async fn runs_are_listed_page_by_page_on_both_doors() {
         .await
         .unwrap();
     assert!(page.headers().get("x-next-cursor").is_some());
+    // A cursor this server did not hand out is refused, not an empty page.
+    client
+        .fails("list_runs", json!({"agent_id": "runner", "cursor": "zz"}))
+        .await;
+    let forged = reqwest::get(server.url("/api/v1/agents/runner/runs?cursor=zz"))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
     server.shutdown().await.unwrap();
 }
 

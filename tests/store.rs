@@ -126,7 +126,7 @@ async fn agents_are_listed_page_by_page(store: Store) {
     let first = store.agents(None, 2).await.unwrap();
     let ids: Vec<&str> = first.iter().map(|a| a.agent_id.as_str()).collect();
     assert_eq!(ids, ["a1", "a2"]);
-    let after = agentport::model::AgentCursor::after(&first[1]);
+    let after = agentport::model::PageCursor::after_agent(&first[1]);
     // The page after "a2" starts right even when "a2" has gone meanwhile.
     let mut tx = store.begin().await.unwrap();
     tx.delete_agent("a2").await.unwrap();
@@ -187,6 +187,15 @@ async fn old_runs_go_and_running_ones_stay(store: Store) {
         .collect();
     kept.sort();
     assert_eq!(kept, ["r2", "r3"]);
+    // A page after a run that is gone (pruned between two pages) goes on
+    // from where that run was.
+    let gone = agentport::model::PageCursor {
+        at: "2024-01-01T00:00:02.500Z".into(),
+        id: "gone".into(),
+    };
+    let next = store.runs_before("a", Some(&gone), 10).await.unwrap();
+    let ids: Vec<&str> = next.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids, ["r2"]);
 }
 
 /// A database that holds a lock does not hold a command: it fails within the

@@ -25,8 +25,8 @@ use crate::{
         },
     },
     model::{
-        Agent, AgentCursor, AgentDetails, AgentState, Caller, Contract, Function, Notification,
-        Run, Schedule,
+        Agent, AgentDetails, AgentState, Caller, Contract, Function, Notification, PageCursor, Run,
+        Schedule,
     },
     protocol::{ErrorCode, MessageType, ProtocolError, Request, requests::AgentRequest},
     state::AppState,
@@ -170,8 +170,8 @@ pub(super) struct Cursor {
 }
 
 impl Cursor {
-    pub(super) fn after(&self) -> Result<Option<AgentCursor>> {
-        let cursor = self.cursor.as_deref().map(AgentCursor::decode);
+    pub(super) fn after(&self) -> Result<Option<PageCursor>> {
+        let cursor = self.cursor.as_deref().map(PageCursor::decode);
         Ok(cursor.transpose()?)
     }
 }
@@ -404,13 +404,10 @@ async fn list_runs(
     let command = ListRuns {
         agent_id,
         limit,
-        before: page.cursor,
+        before: page.after()?,
     };
-    let runs = handle(&state, &caller, command).await?;
-    let next = (runs.len() == limit as usize)
-        .then(|| runs.last().map(|r| r.run_id.clone()))
-        .flatten();
-    Ok((next_cursor(next), Json(runs)))
+    let page = handle(&state, &caller, command).await?;
+    Ok((next_cursor(page.next), Json(page.runs)))
 }
 
 /// `X-Next-Cursor`, when there may be a next page.

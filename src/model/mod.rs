@@ -18,7 +18,7 @@ pub use agent::{
     NotificationType, Published, Schedule, ScheduleKind, ScheduleType,
 };
 pub use caller::{Caller, Role, Scope};
-pub use cursor::AgentCursor;
+pub use cursor::PageCursor;
 pub use error::AgentError;
 pub use event::{EventBody, EventKind, StoredEvent, StreamBounds};
 pub use input::{NewAgent, NewContract, NewFunction, NewNotification, NewSchedule};

@@ -5,8 +5,8 @@ use sqlx::{Any, Executor, Row, any::AnyRow};
 
 use super::{Result, Store, StoreError, StoreTx, json};
 use crate::model::{
-    Agent, AgentCursor, AgentDetails, AgentStatus, Contract, Function, FunctionType, NewAgent,
-    NewContract, NewFunction, NewNotification, NewSchedule, Notification, NotificationType,
+    Agent, AgentDetails, AgentStatus, Contract, Function, FunctionType, NewAgent, NewContract,
+    NewFunction, NewNotification, NewSchedule, Notification, NotificationType, PageCursor,
     Schedule, ScheduleKind, ScheduleType, now,
 };
 
@@ -159,7 +159,7 @@ impl Store {
 
     /// At most `limit` agents, in creation order, after the agent `after`.
     /// A page of agents in creation order, after `after`, at most `limit`.
-    pub async fn agents(&self, after: Option<&AgentCursor>, limit: u32) -> Result<Vec<Agent>> {
+    pub async fn agents(&self, after: Option<&PageCursor>, limit: u32) -> Result<Vec<Agent>> {
         self.agents_page(None, after, limit).await
     }
 
@@ -168,7 +168,7 @@ impl Store {
     pub async fn agents_of_contract(
         &self,
         address: &str,
-        after: Option<&AgentCursor>,
+        after: Option<&PageCursor>,
         limit: u32,
     ) -> Result<Vec<Agent>> {
         let address = address.to_ascii_lowercase();
@@ -178,7 +178,7 @@ impl Store {
     async fn agents_page(
         &self,
         contract_lc: Option<&str>,
-        after: Option<&AgentCursor>,
+        after: Option<&PageCursor>,
         limit: u32,
     ) -> Result<Vec<Agent>> {
         sqlx::query(concat!(
@@ -189,8 +189,8 @@ impl Store {
              ORDER BY created_at, agent_id LIMIT $4"
         ))
         .bind(contract_lc)
-        .bind(after.map(|c| c.created_at.as_str()))
-        .bind(after.map(|c| c.agent_id.as_str()))
+        .bind(after.map(|c| c.at.as_str()))
+        .bind(after.map(|c| c.id.as_str()))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?

@@ -4,7 +4,7 @@ use serde_json::Value;
 use sqlx::{Row, any::AnyRow};
 
 use super::{Result, Store, StoreError, StoreTx, json};
-use crate::model::{Run, RunStatus, Trigger};
+use crate::model::{PageCursor, Run, RunStatus, Trigger};
 
 fn run(row: &AnyRow) -> Result<Run> {
     let request: Option<String> = row.try_get("request")?;
@@ -153,22 +153,23 @@ impl Store {
         self.runs_before(agent_id, None, limit).await
     }
 
-    /// The agent's runs older than the run `before` (newest first), at most `limit`.
+    /// The agent's runs older than `before` (newest first), at most `limit`.
     pub async fn runs_before(
         &self,
         agent_id: &str,
-        before: Option<&str>,
+        before: Option<&PageCursor>,
         limit: u32,
     ) -> Result<Vec<Run>> {
         sqlx::query(
             "SELECT run_id, agent_id, run_trigger, status, request, result, error, started_at, \
              finished_at FROM runs WHERE agent_id = $1 AND ($3 IS NULL OR \
-             (started_at, run_id) < (SELECT started_at, run_id FROM runs WHERE run_id = $3)) \
+             (started_at, run_id) < ($3, $4)) \
              ORDER BY started_at DESC, run_id DESC LIMIT $2",
         )
         .bind(agent_id)
         .bind(i64::from(limit))
-        .bind(before)
+        .bind(before.map(|c| c.at.as_str()))
+        .bind(before.map(|c| c.id.as_str()))
         .fetch_all(&self.pool)
         .await?
         .iter()

@@ -261,4 +261,5 @@ pub async fn runs_of(server: &TestServer, agent_id: &str, limit: u32) -> Vec<Run
         .handle(&Caller::local(), command)
         .await
         .unwrap()
+        .runs
 }

@@ -12,5 +12,5 @@ pub use configure::{
 };
 pub use lifecycle::{Execute, Remove, Start, Stop};
 pub use queries::{
-    AgentPage, AgentView, AgentsOfContract, Describe, ListAgents, ListFunctions, ListRuns,
+    AgentPage, AgentView, AgentsOfContract, Describe, ListAgents, ListFunctions, ListRuns, RunPage,
 };

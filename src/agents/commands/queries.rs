@@ -10,7 +10,7 @@ use crate::{
         recorder::{Result, internal},
     },
     model::{
-        Agent, AgentCursor, AgentDetails, AgentError, AgentState, Caller, Function, Notification,
+        Agent, AgentDetails, AgentError, AgentState, Caller, Function, Notification, PageCursor,
         Role, Run,
     },
 };
@@ -67,23 +67,31 @@ impl Command for Describe {
     }
 }
 
-/// The agent's most recent runs, newest first.
+/// The agent's most recent runs, newest first, a page at a time.
 #[derive(Debug, Clone)]
 pub struct ListRuns {
     pub agent_id: String,
     pub limit: u32,
-    /// The last run of the previous page (`None`: the newest first).
-    pub before: Option<String>,
+    /// Where the page starts (`None`: the newest first).
+    pub before: Option<PageCursor>,
+}
+
+/// Runs, and where the next page starts (`None`: last; otherwise an encoded
+/// [`PageCursor`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPage {
+    pub runs: Vec<Run>,
+    pub next: Option<String>,
 }
 
 impl Command for ListRuns {
-    type Output = Vec<Run>;
+    type Output = RunPage;
 
     fn access(&self) -> Access<'_> {
         Access::Read(&self.agent_id)
     }
 
-    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<Vec<Run>> {
+    async fn apply(self, ctx: &Context, _caller: &Caller) -> Result<RunPage> {
         let store = &ctx.rec.store;
         if store
             .agent(&self.agent_id)
@@ -93,23 +101,27 @@ impl Command for ListRuns {
         {
             return Err(AgentError::agent_not_found(&self.agent_id));
         }
-        let before = self.before.as_deref();
-        store
-            .runs_before(&self.agent_id, before, self.limit)
+        let runs = store
+            .runs_before(&self.agent_id, self.before.as_ref(), self.limit)
             .await
-            .map_err(internal)
+            .map_err(internal)?;
+        // A full page may have more behind it.
+        let next = (runs.len() == self.limit as usize)
+            .then(|| runs.last().map(|r| PageCursor::after_run(r).encode()))
+            .flatten();
+        Ok(RunPage { runs, next })
     }
 }
 
 /// A page of agents, in creation order, after the cursor `after`.
 #[derive(Debug, Clone)]
 pub struct ListAgents {
-    pub after: Option<AgentCursor>,
+    pub after: Option<PageCursor>,
     pub limit: u32,
 }
 
 /// Agents the caller may see, and where the next page starts (`None`: last;
-/// otherwise an encoded [`AgentCursor`]).
+/// otherwise an encoded [`PageCursor`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentPage {
     pub agents: Vec<Agent>,
@@ -123,7 +135,7 @@ impl AgentPage {
     fn of(caller: &Caller, page: Vec<Agent>, limit: u32) -> AgentPage {
         let full = page.len() == limit as usize;
         let next = full
-            .then(|| page.last().map(|a| AgentCursor::after(a).encode()))
+            .then(|| page.last().map(|a| PageCursor::after_agent(a).encode()))
             .flatten();
         AgentPage {
             agents: visible(caller, page),
@@ -150,7 +162,7 @@ impl Command for ListAgents {
 #[derive(Debug, Clone)]
 pub struct AgentsOfContract {
     pub address: String,
-    pub after: Option<AgentCursor>,
+    pub after: Option<PageCursor>,
     pub limit: u32,
 }
 

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::success;
 use crate::{
     agents::commands::ListRuns,
+    model::PageCursor,
     protocol::{ProtocolError, requests},
     ws::session::Session,
 };
@@ -24,16 +25,16 @@ pub async fn handle(
     let command = ListRuns {
         agent_id: agent_id.clone(),
         limit,
-        before: request.cursor,
+        before: request
+            .cursor
+            .as_deref()
+            .map(PageCursor::decode)
+            .transpose()?,
     };
-    let runs = session.handle(command).await?;
-    // A full page may have more behind it.
-    let next = (runs.len() == limit as usize)
-        .then(|| runs.last().map(|r| r.run_id.clone()))
-        .flatten();
+    let page = session.handle(command).await?;
     session.send(success(
         "list_runs_response",
-        json!({"agent_id": agent_id, "runs": runs, "next_cursor": next}),
+        json!({"agent_id": agent_id, "runs": page.runs, "next_cursor": page.next}),
         id,
     ));
     Ok(())
