@@ -6,7 +6,7 @@ mod common;
 
 use agentport::model::Caller;
 use common::{
-    client::{Client, TOKEN, wizard},
+    client::{Client, TOKEN, bare_agent, wizard},
     pg::PgSchema,
     *,
 };
@@ -661,18 +661,7 @@ async fn hostile_configuration_gets_clear_errors_and_stores_nothing() {
 async fn each_step_is_logged_once_and_an_agent_without_functions_observes_nothing() {
     let server = TestServer::start().await;
     let mut client = Client::new(server.connect("bare").await);
-    client
-        .ok(
-            "create_contract",
-            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
-        )
-        .await;
-    client
-        .ok(
-            "create_agent",
-            json!({"agent_id": "bare", "contractId": TOKEN}),
-        )
-        .await;
+    bare_agent(&mut client, "bare").await;
     client
         .send(json!({"type": "execute", "agent_id": "bare"}))
         .await;

@@ -5,7 +5,7 @@ mod common;
 
 use agentport::model::Caller;
 use common::{
-    client::{Client, TOKEN, wizard},
+    client::{Client, TOKEN, bare_agent, wizard},
     *,
 };
 use serde_json::{Value, json};
@@ -408,18 +408,7 @@ async fn agents_are_listed_page_by_page_with_a_cursor() {
 async fn runs_are_listed_page_by_page_on_both_doors() {
     let server = TestServer::start().await;
     let mut client = Client::new(server.connect("runner").await);
-    client
-        .ok(
-            "create_contract",
-            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
-        )
-        .await;
-    client
-        .ok(
-            "create_agent",
-            json!({"agent_id": "runner", "contractId": TOKEN}),
-        )
-        .await;
+    bare_agent(&mut client, "runner").await;
     for _ in 0..3 {
         client
             .send(json!({"type": "execute", "agent_id": "runner"}))
@@ -463,18 +452,7 @@ async fn runs_are_listed_page_by_page_on_both_doors() {
 async fn a_run_keeps_a_large_request_only_as_a_trimmed_preview() {
     let server = TestServer::start().await;
     let mut client = Client::new(server.connect("trim").await);
-    client
-        .ok(
-            "create_contract",
-            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
-        )
-        .await;
-    client
-        .ok(
-            "create_agent",
-            json!({"agent_id": "trim", "contractId": TOKEN}),
-        )
-        .await;
+    bare_agent(&mut client, "trim").await;
     let note = "x".repeat(40_000);
     client
         .send(json!({"type": "execute", "agent_id": "trim", "data": {"note": note}}))

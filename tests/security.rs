@@ -8,7 +8,7 @@ mod common;
 use agentport::{App, Config, config::AuthMode};
 use common::{
     TestServer,
-    client::{Client, TOKEN, erc20_abi},
+    client::{Client, TOKEN, bare_agent, erc20_abi},
 };
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
@@ -605,18 +605,7 @@ async fn an_open_server_with_a_signing_key_refuses_to_start() {
 async fn notifications_may_not_point_into_the_servers_network() {
     let server = TestServer::start_with(|c| c.allow_private_targets = false).await;
     let mut client = Client::new(server.connect("probe").await);
-    client
-        .ok(
-            "create_contract",
-            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
-        )
-        .await;
-    client
-        .ok(
-            "create_agent",
-            json!({"agent_id": "probe", "contractId": TOKEN}),
-        )
-        .await;
+    bare_agent(&mut client, "probe").await;
     for url in [
         "http://127.0.0.1:8080/admin",
         "http://10.0.0.1/",

@@ -116,6 +116,23 @@ pub fn erc20_abi() -> Value {
 
 pub const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 
+/// An agent with nothing configured, on a contract with an empty ABI: what a
+/// test of runs, lists or events needs and no more.
+pub async fn bare_agent(client: &mut Client, agent_id: &str) {
+    client
+        .ok(
+            "create_contract",
+            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
+        )
+        .await;
+    client
+        .ok(
+            "create_agent",
+            json!({"agent_id": agent_id, "contractId": TOKEN}),
+        )
+        .await;
+}
+
 /// The whole configuration wizard for agent `agent_id` on contract `address`.
 pub async fn wizard(client: &mut Client, agent_id: &str, address: &str) {
     let abi = erc20_abi();
