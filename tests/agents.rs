@@ -598,18 +598,7 @@ async fn hostile_configuration_gets_clear_errors_and_stores_nothing() {
     let server = TestServer::start().await;
     let agent_id = "hostile-target";
     let mut client = Client::new(server.connect(agent_id).await);
-    client
-        .ok(
-            "create_contract",
-            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
-        )
-        .await;
-    client
-        .ok(
-            "create_agent",
-            json!({"agent_id": agent_id, "contractId": TOKEN}),
-        )
-        .await;
+    bare_agent(&mut client, agent_id).await;
     let deep = format!("uint256{}", "[]".repeat(50_000));
     let message = client
         .fails(

@@ -227,7 +227,6 @@ async fn stopping_an_agent_cuts_its_run_at_a_safe_point() {
 /// from the chain with its hash.
 #[tokio::test]
 async fn a_transaction_sent_just_before_kill_9_is_completed_from_the_chain() {
-    use alloy::providers::Provider;
     use common::chain::{Anvil, OWNER, OWNER_KEY, RECIPIENT, configure_agent};
     let anvil = Anvil::start().await;
     let token = anvil.deploy_token(1_000_000).await;
@@ -250,38 +249,14 @@ async fn a_transaction_sent_just_before_kill_9_is_completed_from_the_chain() {
         "100",
     )
     .await;
-    let nonce = anvil.nonce(OWNER).await;
-    let rpc = |method: &'static str, params: Value| {
-        let provider = anvil.provider.clone();
-        async move {
-            provider
-                .raw_request::<_, Value>(method.into(), params)
-                .await
-                .unwrap()
-        }
-    };
-    rpc("evm_setAutomine", json!([false])).await;
-    wizard_client
-        .send(json!({"type": "execute", "agent_id": agent_id}))
-        .await;
-    let owner: alloy::primitives::Address = OWNER.parse().unwrap();
-    wait_for("the transfer in the pending block", || async {
-        let pending = anvil
-            .provider
-            .get_transaction_count(owner)
-            .pending()
-            .await
-            .unwrap();
-        (pending > nonce).then_some(())
-    })
-    .await;
+    let nonce = execute_into_the_pending_block(&anvil, &mut wizard_client, agent_id).await;
     process.child.start_kill().unwrap();
     process.child.wait().await.unwrap();
     let Process { dir, .. } = process;
 
     let process = Process::start_in(dir, &env).await;
-    rpc("evm_mine", json!([])).await;
-    rpc("evm_setAutomine", json!([true])).await;
+    anvil.rpc("evm_mine", json!([])).await;
+    anvil.rpc("evm_setAutomine", json!([true])).await;
     let mut view = client(&process, agent_id, "").await;
     let deadline = tokio::time::Instant::now() + common::DEADLINE;
     let run = loop {
@@ -315,7 +290,6 @@ async fn a_transaction_sent_just_before_kill_9_is_completed_from_the_chain() {
 /// a mined block it is confirmed and the run completed.
 #[tokio::test]
 async fn sigterm_during_a_receipt_wait_leaves_the_action_for_reconciliation() {
-    use alloy::providers::Provider;
     use common::chain::{Anvil, OWNER, OWNER_KEY, RECIPIENT, configure_agent};
     let anvil = Anvil::start().await;
     let token = anvil.deploy_token(1_000_000).await;
@@ -342,40 +316,15 @@ async fn sigterm_during_a_receipt_wait_leaves_the_action_for_reconciliation() {
         "100",
     )
     .await;
-    let nonce = anvil.nonce(OWNER).await;
-    let provider = anvil.provider.clone();
-    let rpc = |method: &'static str, params: Value| {
-        let provider = provider.clone();
-        async move {
-            provider
-                .raw_request::<_, Value>(method.into(), params)
-                .await
-                .unwrap()
-        }
-    };
-    rpc("evm_setAutomine", json!([false])).await;
-    wizard_client
-        .send(json!({"type": "execute", "agent_id": agent_id}))
-        .await;
-    let owner: alloy::primitives::Address = OWNER.parse().unwrap();
-    wait_for("the transfer in the pending block", || async {
-        let pending = anvil
-            .provider
-            .get_transaction_count(owner)
-            .pending()
-            .await
-            .unwrap();
-        (pending > nonce).then_some(())
-    })
-    .await;
+    let nonce = execute_into_the_pending_block(&anvil, &mut wizard_client, agent_id).await;
     process.signal("TERM");
     let code = process.exit_code(std::time::Duration::from_secs(8)).await;
     assert_eq!(code, Some(0), "exits within its grace");
     let Process { dir, .. } = process;
 
     let process = Process::start_in(dir, &env).await;
-    rpc("evm_mine", json!([])).await;
-    rpc("evm_setAutomine", json!([true])).await;
+    anvil.rpc("evm_mine", json!([])).await;
+    anvil.rpc("evm_setAutomine", json!([true])).await;
     let mut view = client(&process, agent_id, "").await;
     let deadline = tokio::time::Instant::now() + common::DEADLINE;
     let run = loop {
@@ -399,4 +348,33 @@ async fn sigterm_during_a_receipt_wait_leaves_the_action_for_reconciliation() {
         "exactly once"
     );
     assert_eq!(anvil.nonce(OWNER).await, nonce + 1);
+}
+
+/// With automine off, has the agent execute and waits until its transaction
+/// sits in the pending block: sent, and not mined until the test mines it.
+/// Returns the key's nonce before.
+async fn execute_into_the_pending_block(
+    anvil: &common::chain::Anvil,
+    client: &mut Client,
+    agent_id: &str,
+) -> u64 {
+    use alloy::providers::Provider;
+    use common::chain::OWNER;
+    let nonce = anvil.nonce(OWNER).await;
+    anvil.rpc("evm_setAutomine", json!([false])).await;
+    client
+        .send(json!({"type": "execute", "agent_id": agent_id}))
+        .await;
+    let owner: alloy::primitives::Address = OWNER.parse().unwrap();
+    wait_for("the transfer in the pending block", || async {
+        let pending = anvil
+            .provider
+            .get_transaction_count(owner)
+            .pending()
+            .await
+            .unwrap();
+        (pending > nonce).then_some(())
+    })
+    .await;
+    nonce
 }

@@ -107,6 +107,14 @@ impl Anvil {
             .await
             .unwrap()
     }
+
+    /// A raw JSON-RPC call, for anvil's own methods (`evm_mine`, …).
+    pub async fn rpc(&self, method: &'static str, params: serde_json::Value) -> serde_json::Value {
+        self.provider
+            .raw_request(method.into(), params)
+            .await
+            .unwrap()
+    }
 }
 
 pub fn token_artifact() -> Value {
