@@ -34,6 +34,9 @@ async fn kib_per_connection(connections: usize, read_buffer: usize) -> f64 {
         .env("HOST", "127.0.0.1")
         .env("LOG_FORMAT", "json")
         .env("AGENTPORT_WS_READ_BUFFER_BYTES", read_buffer.to_string())
+        // Every connection comes from this one address: the per-client limit
+        // on new connections would refuse all but the first few.
+        .env("AGENTPORT_WS_CONNECTIONS_PER_SECOND", "0")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
