@@ -22,6 +22,8 @@ pub mod names {
     pub const WS_SLOW_CONSUMERS: &str = "agentport_ws_slow_consumers_total";
     pub const WS_HANDLE_SECONDS: &str = "agentport_ws_message_handling_seconds";
     pub const HTTP_REQUESTS: &str = "agentport_http_requests_total";
+    pub const HUB_SUBSCRIPTIONS: &str = "agentport_hub_subscriptions";
+    pub const TASKS_ALIVE: &str = "agentport_tasks_alive";
 }
 
 /// Installs the global log subscriber. The level comes from `RUST_LOG` (default
@@ -113,6 +115,15 @@ fn describe() {
         "time to handle one client message, by type"
     );
     describe_counter!(HTTP_REQUESTS, "HTTP requests, by route and status");
+    describe_gauge!(
+        HUB_SUBSCRIPTIONS,
+        "topics followed by sessions of this process (one per session and topic)"
+    );
+    describe_gauge!(
+        TASKS_ALIVE,
+        "tasks alive in the server's runtime at the last scrape (a leak shows as growth)"
+    );
     // Registered now so that the gauge is scraped as 0 before the first connection.
     metrics::gauge!(WS_OPEN).increment(0.0);
+    metrics::gauge!(HUB_SUBSCRIPTIONS).increment(0.0);
 }

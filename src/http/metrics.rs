@@ -12,6 +12,11 @@ use axum::{
 use crate::telemetry::{self, names};
 
 pub async fn metrics() -> impl IntoResponse {
+    // Read at scrape time: the runtime counts its own tasks.
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    metrics::gauge!(names::TASKS_ALIVE).set(tasks as f64);
     (
         [(
             header::CONTENT_TYPE,

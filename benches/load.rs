@@ -1,0 +1,2 @@
+//! Placeholder: the load benchmark (see the README's Benchmarks section).
+fn main() {}
