@@ -107,7 +107,7 @@ impl App {
         let auth = Authenticator::from_config(&config)?;
         check_open(&config, &auth)?;
         let store = Store::connect_with(&config.database_url, config.db_timeout).await?;
-        let hub = Arc::new(Hub::default());
+        let hub = Hub::start();
         let settings = runtime_settings(&config)?;
         let runtime = Runtime::new(
             store.clone(),

@@ -48,6 +48,12 @@ impl Feed {
         self.rec.hub.unsubscribe(topic, id);
     }
 
+    /// Returns once every event committed before this call is in its
+    /// subscribers' inboxes (the hub hands events over in the background).
+    pub async fn settled(&self) {
+        self.rec.hub.settled().await;
+    }
+
     /// Stored events of `agent_id` with seq > `since`, oldest first, at most `limit`.
     pub async fn events_since(
         &self,

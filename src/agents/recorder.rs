@@ -98,7 +98,7 @@ impl Recorder {
     pub async fn commit(&self, change: Change, contract: &str) -> Result<()> {
         change.tx.commit().await.map_err(internal)?;
         for event in change.events {
-            self.hub.publish(Arc::new(event_of(event, contract)));
+            self.hub.publish(Arc::new(event_of(event, contract))).await;
         }
         Ok(())
     }

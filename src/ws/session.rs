@@ -132,7 +132,8 @@ pub async fn run(
         subs,
     };
     tracing::debug!(session = session.id, "websocket session opened");
-    if let Err(error) = session.subs.replay_pending(&session.outbox).await {
+    let replay = Box::pin(session.subs.replay_pending(&session.outbox));
+    if let Err(error) = replay.await {
         session.send(Frame::error(&error, None));
     }
     let stream = read_loop(stream, &mut session, &control, &settings).await;
@@ -175,7 +176,7 @@ async fn read_loop(
                 match delivery {
                     Delivery::Event(event) => session.deliver(&event).await,
                     Delivery::Reply(frame) => {
-                        session.send(frame);
+                        session.send(*frame);
                     }
                 }
                 continue;
@@ -230,9 +231,10 @@ async fn read_loop(
 
 /// Runs the handler; a panic in it ends this session with 1011 and nothing else.
 async fn handle_guarded(session: &mut Session, text: &str, control: &Control) {
-    let handled = AssertUnwindSafe(dispatch::handle_message(session, text))
-        .catch_unwind()
-        .await;
+    // Boxed: a handler's state exists only while it runs, so an idle
+    // connection's task does not carry the largest handler's state forever.
+    let handling = Box::pin(dispatch::handle_message(session, text));
+    let handled = AssertUnwindSafe(handling).catch_unwind().await;
     if handled.is_err() {
         tracing::error!(
             session = session.id,

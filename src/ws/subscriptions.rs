@@ -32,7 +32,8 @@ const MAX_TOPICS: usize = 1024;
 #[derive(Debug)]
 pub enum Delivery {
     Event(Arc<Event>),
-    Reply(Frame),
+    /// Boxed: every slot of every session's inbox is sized for the larger variant.
+    Reply(Box<Frame>),
 }
 
 /// A session's inbox as the hub sees it: full means the client does not keep
@@ -147,6 +148,7 @@ impl Subscriptions {
     pub fn deferred(&self) -> Deferred {
         Deferred {
             tx: self.inbox.tx.clone(),
+            feed: self.feed.clone(),
         }
     }
 
@@ -242,17 +244,22 @@ impl Subscriptions {
         if !self.delivered.contains_key(&event.agent_id) && !follows_contract() {
             return Ok(());
         }
-        let last = *self
-            .delivered
-            .entry(event.agent_id.clone())
+        let last = match self.delivered.get(&event.agent_id) {
+            Some(last) => *last,
             // First event of an agent seen through a contract topic: start here.
-            .or_insert(event.seq.saturating_sub(1));
+            None => {
+                let start = event.seq.saturating_sub(1);
+                self.delivered.insert(event.agent_id.clone(), start);
+                start
+            }
+        };
         if event.seq <= last {
             return Ok(());
         }
         if event.seq > last.saturating_add(1) {
-            self.send_stored(outbox, &event.agent_id, event.seq - 1)
-                .await?;
+            // Boxed: gap fills are rare, and every idle session's task would
+            // otherwise be sized for a store read.
+            Box::pin(self.send_stored(outbox, &event.agent_id, event.seq - 1)).await?;
         }
         let last = self
             .delivered
@@ -265,8 +272,9 @@ impl Subscriptions {
         }
         // An agent seen only through its contract is forgotten once removed:
         // the map follows the agents, not their history.
-        let followed = self.topics.contains(&Topic::Agent(event.agent_id.clone()));
-        if event.kind == EventKind::AgentRemoved && !followed {
+        if event.kind == EventKind::AgentRemoved
+            && !self.topics.contains(&Topic::Agent(event.agent_id.clone()))
+        {
             self.delivered.remove(&event.agent_id);
         }
         Ok(())
@@ -310,12 +318,15 @@ impl Subscriptions {
 #[derive(Debug, Clone)]
 pub struct Deferred {
     tx: mpsc::Sender<Delivery>,
+    feed: Feed,
 }
 
 impl Deferred {
-    /// Waits for room; a session that is gone is not an error.
+    /// Waits until the events committed before it are in the inbox, then for
+    /// room; a session that is gone is not an error.
     pub async fn send(self, frame: Frame) {
-        let _ = self.tx.send(Delivery::Reply(frame)).await;
+        self.feed.settled().await;
+        let _ = self.tx.send(Delivery::Reply(Box::new(frame))).await;
     }
 }
 
