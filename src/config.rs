@@ -352,8 +352,9 @@ pub struct Config {
     pub max_message_bytes: usize,
 
     /// Read buffer of each WebSocket connection, in bytes. Small, so that an idle
-    /// connection costs little memory.
-    #[arg(long, env = "AGENTPORT_WS_READ_BUFFER_BYTES", default_value_t = 4096)]
+    /// connection costs little memory (it is most of what one costs): a larger
+    /// message grows it to that message's size.
+    #[arg(long, env = "AGENTPORT_WS_READ_BUFFER_BYTES", default_value_t = 1024)]
     pub ws_read_buffer_bytes: usize,
 
     /// Most frames waiting to be written to one connection. A client that lets its

@@ -26,6 +26,62 @@ pub mod names {
     pub const TASKS_ALIVE: &str = "agentport_tasks_alive";
 }
 
+/// Handles of one metric labelled by message type, each looked up in the
+/// recorder once: a lookup hashes the whole key and allocates its labels, which
+/// on the per-message path cost more than the count itself. Label values are
+/// `&'static str` from closed sets, so the map stays small.
+pub struct ByType<M> {
+    handles: std::sync::RwLock<std::collections::HashMap<&'static str, M>>,
+    register: fn(&'static str) -> M,
+}
+
+impl<M: Clone> ByType<M> {
+    pub fn new(register: fn(&'static str) -> M) -> Self {
+        Self {
+            handles: Default::default(),
+            register,
+        }
+    }
+
+    pub fn get(&self, kind: &'static str) -> M {
+        let cached = self.handles.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(handle) = cached.get(kind) {
+            return handle.clone();
+        }
+        drop(cached);
+        let mut handles = self.handles.write().unwrap_or_else(|e| e.into_inner());
+        handles
+            .entry(kind)
+            .or_insert_with(|| (self.register)(kind))
+            .clone()
+    }
+}
+
+/// Frames received, by message type.
+pub fn frames_in(kind: &'static str) -> metrics::Counter {
+    static HANDLES: std::sync::LazyLock<ByType<metrics::Counter>> = std::sync::LazyLock::new(|| {
+        ByType::new(|kind| metrics::counter!(names::WS_FRAMES_IN, "type" => kind))
+    });
+    HANDLES.get(kind)
+}
+
+/// Frames queued for sending, by message type.
+pub fn frames_out(kind: &'static str) -> metrics::Counter {
+    static HANDLES: std::sync::LazyLock<ByType<metrics::Counter>> = std::sync::LazyLock::new(|| {
+        ByType::new(|kind| metrics::counter!(names::WS_FRAMES_OUT, "type" => kind))
+    });
+    HANDLES.get(kind)
+}
+
+/// Time to handle one message, by message type.
+pub fn handling_seconds(kind: &'static str) -> metrics::Histogram {
+    static HANDLES: std::sync::LazyLock<ByType<metrics::Histogram>> =
+        std::sync::LazyLock::new(|| {
+            ByType::new(|kind| metrics::histogram!(names::WS_HANDLE_SECONDS, "type" => kind))
+        });
+    HANDLES.get(kind)
+}
+
 /// Installs the global log subscriber. The level comes from `RUST_LOG` (default
 /// `info`); a second call (tests) is a no-op. Every line passes `redact`.
 pub fn init_logging(format: LogFormat) {

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     protocol::{Frame, Inbound, MessageType, ProtocolError, Request},
-    telemetry::names,
+    telemetry::{self, names},
 };
 
 /// Parses one text frame and runs the handler of its type. Every outcome sends
@@ -24,7 +24,7 @@ pub async fn handle_message(session: &mut Session, text: &str) {
         message_type,
         request,
     } = Inbound::parse(text);
-    metrics::counter!(names::WS_FRAMES_IN, "type" => kind).increment(1);
+    telemetry::frames_in(kind).increment(1);
     let outcome = match request {
         Ok(request) => route(session, request, id.as_ref()).await,
         Err(error) => Err(error),
@@ -32,8 +32,7 @@ pub async fn handle_message(session: &mut Session, text: &str) {
     if let Err(error) = outcome {
         report(session, message_type, &error, id.as_ref());
     }
-    metrics::histogram!(names::WS_HANDLE_SECONDS, "type" => kind)
-        .record(started.elapsed().as_secs_f64());
+    telemetry::handling_seconds(kind).record(started.elapsed().as_secs_f64());
 }
 
 async fn route(

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::registry::{Control, Ending};
 use crate::{
     protocol::{CloseCode, Frame},
-    telemetry::names,
+    telemetry::{self, names},
 };
 
 /// Where handlers put frames for one client.
@@ -71,7 +71,7 @@ impl Outbox {
             }
             return false;
         }
-        metrics::counter!(names::WS_FRAMES_OUT, "type" => kind).increment(1);
+        telemetry::frames_out(kind).increment(1);
         true
     }
 }
@@ -89,7 +89,7 @@ impl Outbox {
             Ok(Ok(permit)) => {
                 self.queued_bytes.fetch_add(len, Ordering::AcqRel);
                 permit.send(text);
-                metrics::counter!(names::WS_FRAMES_OUT, "type" => kind).increment(1);
+                telemetry::frames_out(kind).increment(1);
                 true
             }
             Ok(Err(_closed)) => false,
