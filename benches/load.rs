@@ -64,7 +64,7 @@
 //! the producer is never queued behind them) and one for the health probe;
 //! its CPU use is printed: near 1.0 means the client, not the server, was the
 //! limit. Server CPU is utime + stime from `/proc/PID/stat`, memory VmRSS.
-//! `LOAD_ECHO_READ_BUFFER` (4096, agentport's default) is the echo's
+//! `LOAD_ECHO_READ_BUFFER` (1024, agentport's default) is the echo's
 //! WebSocket read buffer. Every wait has a deadline, and every server is
 //! killed when the benchmark ends, even by a panic.
 
@@ -206,7 +206,7 @@ impl Knobs {
             pin: env("LOAD_PIN", 1u8) != 0,
             server_cpu: env("LOAD_SERVER_CPU", "0".to_string()),
             client_cpu: env("LOAD_CLIENT_CPU", "1".to_string()),
-            echo_read_buffer: env("LOAD_ECHO_READ_BUFFER", 4096),
+            echo_read_buffer: env("LOAD_ECHO_READ_BUFFER", 1024),
             cold_runs: env("LOAD_COLD_RUNS", 5usize).max(1),
             rt_connections: env("LOAD_RT_CONNECTIONS", 64usize).max(1),
             rt_inflight: env("LOAD_RT_INFLIGHT", 4usize).max(1),

@@ -59,17 +59,19 @@ impl<M: Clone> ByType<M> {
 
 /// Frames received, by message type.
 pub fn frames_in(kind: &'static str) -> metrics::Counter {
-    static HANDLES: std::sync::LazyLock<ByType<metrics::Counter>> = std::sync::LazyLock::new(|| {
-        ByType::new(|kind| metrics::counter!(names::WS_FRAMES_IN, "type" => kind))
-    });
+    static HANDLES: std::sync::LazyLock<ByType<metrics::Counter>> =
+        std::sync::LazyLock::new(|| {
+            ByType::new(|kind| metrics::counter!(names::WS_FRAMES_IN, "type" => kind))
+        });
     HANDLES.get(kind)
 }
 
 /// Frames queued for sending, by message type.
 pub fn frames_out(kind: &'static str) -> metrics::Counter {
-    static HANDLES: std::sync::LazyLock<ByType<metrics::Counter>> = std::sync::LazyLock::new(|| {
-        ByType::new(|kind| metrics::counter!(names::WS_FRAMES_OUT, "type" => kind))
-    });
+    static HANDLES: std::sync::LazyLock<ByType<metrics::Counter>> =
+        std::sync::LazyLock::new(|| {
+            ByType::new(|kind| metrics::counter!(names::WS_FRAMES_OUT, "type" => kind))
+        });
     HANDLES.get(kind)
 }
 
