@@ -118,12 +118,18 @@ async fn accept(
     let since = since(&query)?;
     let upgrade = upgrade.map_err(Refusal::NotAnUpgrade)?;
     let registration = register(&state)?;
+    let settings = &state.ws;
+    let (outbox, outgoing) = outbox::channel(
+        settings.outbound_frames,
+        settings.outbound_bytes,
+        registration.control().clone(),
+    );
     let mut subs = subscriptions::Subscriptions::new(
         registration.id(),
         caller.clone(),
         state.manager.feed().clone(),
-        registration.control().clone(),
-        state.ws.outbound_frames,
+        outbox,
+        settings.outbound_frames,
     );
     // Subscribed before the 101: a client that sees its connection open
     // misses no later event.
@@ -133,7 +139,6 @@ async fn accept(
     }
     metrics::counter!(names::WS_ACCEPTED).increment(1);
 
-    let settings = &state.ws;
     // The writer flushes after each batch of queued frames; the buffer bound only
     // matters when the socket errors.
     Ok(upgrade
@@ -148,7 +153,8 @@ async fn accept(
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
         .on_upgrade(move |socket| {
             let tasks = state.tasks.clone();
-            let session = session::run(socket, registration, channel, caller, subs, state);
+            let session =
+                session::run(socket, registration, channel, caller, subs, outgoing, state);
             tasks.track_future(session)
         }))
 }

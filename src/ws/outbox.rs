@@ -48,6 +48,11 @@ pub fn channel(max_frames: usize, max_bytes: usize, control: Control) -> (Outbox
 }
 
 impl Outbox {
+    /// The session this outbox belongs to.
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
     /// Queues a frame without waiting. Returns false when the session is over,
     /// or is now being closed because its queue is full.
     pub fn send(&self, frame: Frame) -> bool {

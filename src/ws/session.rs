@@ -11,7 +11,7 @@ use tokio::time::{self, timeout};
 
 use super::{
     dispatch,
-    outbox::{self, Outbox, Outgoing},
+    outbox::{Outbox, Outgoing},
     subscriptions::{Delivery, Subscriptions},
 };
 use crate::{
@@ -104,15 +104,12 @@ pub async fn run(
     channel: String,
     caller: Caller,
     subs: Subscriptions,
+    outgoing: Outgoing,
     state: Arc<AppState>,
 ) {
     let settings = state.ws.clone();
     let control = registration.control().clone();
-    let (outbox, outgoing) = outbox::channel(
-        settings.outbound_frames,
-        settings.outbound_bytes,
-        control.clone(),
-    );
+    let outbox = subs.outbox().clone();
     let (sink, stream) = socket.split();
     let writer = tokio::spawn(write_loop(
         sink,

@@ -1,10 +1,16 @@
 //! Which agents' events a session follows, and their delivery in seq order:
 //! no gap (a missing seq is read back from the store), no duplicate (a seq
 //! already sent is dropped), whatever order the hub hands them over in.
+//!
+//! The common case, the next seq of an agent the session is up to date with,
+//! goes from the hub straight into the session's outbox: no hop through the
+//! session's task. Anything else (a gap, an agent seen for the first time, a
+//! removal) is handed to the session, and later events queue behind it until
+//! it is handled, so that the order holds.
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 use axum::extract::ws::Utf8Bytes;
@@ -36,19 +42,71 @@ pub enum Delivery {
     Reply(Box<Frame>),
 }
 
+/// Where a session stands in each agent's stream, shared by the hub's fast
+/// path and the session's task.
+#[derive(Default)]
+struct Positions {
+    /// The last seq sent to the client, per agent.
+    delivered: HashMap<String, u64>,
+    /// Events handed to the session's task and not yet handled: while any
+    /// wait, later ones queue behind them.
+    queued: usize,
+    /// Set while the session sends stored events (replay, gap fill), which
+    /// the hub must not overtake.
+    reading: bool,
+}
+
 /// A session's inbox as the hub sees it: full means the client does not keep
 /// up, and it is closed with 1013 (it resumes with `since`).
 struct SessionInbox {
     tx: mpsc::Sender<Delivery>,
+    outbox: Outbox,
+    caller: Caller,
+    positions: Mutex<Positions>,
     control: Control,
+}
+
+impl SessionInbox {
+    fn positions(&self) -> MutexGuard<'_, Positions> {
+        self.positions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends the event at once when it is the next one of an agent the client
+    /// is up to date with; drops one already sent. `None`: the session decides.
+    fn send_in_order(&self, positions: &mut Positions, event: &Event) -> Option<bool> {
+        if positions.queued > 0 || positions.reading || event.kind == EventKind::AgentRemoved {
+            return None;
+        }
+        let last = positions.delivered.get_mut(&event.agent_id)?;
+        if event.seq <= *last {
+            return Some(true);
+        }
+        if event.seq != *last + 1 || !Feed::visible(&self.caller, &event.agent_id, &event.contract)
+        {
+            return None;
+        }
+        *last = event.seq;
+        // A full outbox ends the session itself (1013).
+        self.outbox
+            .send_text(event.kind.as_str(), event.text.clone());
+        Some(true)
+    }
 }
 
 impl Inbox for SessionInbox {
     fn offer(&self, event: &Arc<Event>) -> bool {
-        !matches!(
-            self.tx.try_send(Delivery::Event(Arc::clone(event))),
-            Err(mpsc::error::TrySendError::Full(_))
-        )
+        let mut positions = self.positions();
+        if let Some(taken) = self.send_in_order(&mut positions, event) {
+            return taken;
+        }
+        match self.tx.try_send(Delivery::Event(Arc::clone(event))) {
+            Ok(()) => {
+                positions.queued += 1;
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => true,
+        }
     }
 
     fn overflowed(&self) {
@@ -66,31 +124,54 @@ pub struct Subscriptions {
     inbox: Arc<SessionInbox>,
     rx: mpsc::Receiver<Delivery>,
     topics: HashSet<Topic>,
-    /// The last seq sent to the client, per agent.
-    delivered: HashMap<String, u64>,
     /// Agents whose stored events must still be replayed (`?since=`).
     pending_replay: Vec<(String, u64)>,
 }
 
 impl Subscriptions {
-    pub fn new(
-        session: u64,
-        caller: Caller,
-        feed: Feed,
-        control: Control,
-        capacity: usize,
-    ) -> Self {
+    pub fn new(session: u64, caller: Caller, feed: Feed, outbox: Outbox, capacity: usize) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let inbox = SessionInbox {
+            tx,
+            control: outbox.control().clone(),
+            outbox,
+            caller: caller.clone(),
+            positions: Mutex::default(),
+        };
         Self {
             session,
             caller,
             feed,
-            inbox: Arc::new(SessionInbox { tx, control }),
+            inbox: Arc::new(inbox),
             rx,
             topics: HashSet::new(),
-            delivered: HashMap::new(),
             pending_replay: Vec::new(),
         }
+    }
+
+    fn positions(&self) -> MutexGuard<'_, Positions> {
+        self.inbox.positions()
+    }
+
+    /// The session's outbox, which the hub's fast path also writes to.
+    pub fn outbox(&self) -> &Outbox {
+        &self.inbox.outbox
+    }
+
+    /// The last seq sent to the client of `agent_id`, if it follows it.
+    fn delivered(&self, agent_id: &str) -> Option<u64> {
+        self.positions().delivered.get(agent_id).copied()
+    }
+
+    /// Records that the client has everything of `agent_id` up to `seq`
+    /// (never going back).
+    fn advance(&self, agent_id: &str, seq: u64) {
+        let mut positions = self.positions();
+        let last = positions
+            .delivered
+            .entry(agent_id.to_string())
+            .or_insert(seq);
+        *last = (*last).max(seq);
     }
 
     /// Subscribes to the path channel before the upgrade completes, so that a
@@ -117,7 +198,7 @@ impl Subscriptions {
                 None => self.follow(&agent_id).await?,
                 Some(since) => {
                     self.add(Topic::Agent(agent_id.clone())).await?;
-                    self.delivered.insert(agent_id.clone(), since);
+                    self.advance(&agent_id, since);
                     self.pending_replay.push((agent_id, since));
                 }
             }
@@ -178,7 +259,7 @@ impl Subscriptions {
     pub fn remove(&mut self, topic: &Topic) -> bool {
         self.feed.unsubscribe(topic, self.session);
         if let Topic::Agent(id) = topic {
-            self.delivered.remove(id);
+            self.positions().delivered.remove(id);
         }
         self.topics.remove(topic)
     }
@@ -190,8 +271,7 @@ impl Subscriptions {
             return Ok(());
         }
         let bounds = self.feed.bounds(&self.caller, agent_id).await?;
-        let last = self.delivered.entry(agent_id.to_string()).or_insert(0);
-        *last = (*last).max(bounds.last_seq);
+        self.advance(agent_id, bounds.last_seq);
         Ok(())
     }
 
@@ -223,33 +303,38 @@ impl Subscriptions {
             let extra = json!({"agent_id": agent_id, "oldest_seq": oldest});
             outbox.send(Frame::error_with(&error, None, extra));
         }
-        let last = self.delivered.entry(agent_id.to_string()).or_insert(since);
         // A replay never goes back before what this session already has.
-        *last = (*last).max(since);
+        self.advance(agent_id, since);
         self.send_stored(outbox, agent_id, u64::MAX).await
     }
 
-    /// Sends an event from the hub, after any stored events it skipped over.
+    /// Handles an event the hub could not send at once: sends it after any
+    /// stored events it skipped over, then lets the hub's fast path go on.
     pub async fn deliver(&mut self, outbox: &Outbox, event: &Event) -> Result<(), ProtocolError> {
+        let delivered = self.deliver_in_order(outbox, event).await;
+        let mut positions = self.positions();
+        positions.queued = positions.queued.saturating_sub(1);
+        delivered
+    }
+
+    async fn deliver_in_order(
+        &mut self,
+        outbox: &Outbox,
+        event: &Event,
+    ) -> Result<(), ProtocolError> {
         // Checked on every event: an agent may have moved out of the caller's
         // scope since it was followed.
         if !Feed::visible(&self.caller, &event.agent_id, &event.contract) {
             return Ok(());
         }
-        let follows_contract = || {
-            self.topics
-                .contains(&Topic::Contract(event.contract.clone()))
-        };
-        // Queued before an unsubscribe.
-        if !self.delivered.contains_key(&event.agent_id) && !follows_contract() {
-            return Ok(());
-        }
-        let last = match self.delivered.get(&event.agent_id) {
-            Some(last) => *last,
+        let last = match self.delivered(&event.agent_id) {
+            Some(last) => last,
+            // Queued before an unsubscribe.
+            None if !self.follows(&Topic::Contract(event.contract.clone())) => return Ok(()),
             // First event of an agent seen through a contract topic: start here.
             None => {
                 let start = event.seq.saturating_sub(1);
-                self.delivered.insert(event.agent_id.clone(), start);
+                self.advance(&event.agent_id, start);
                 start
             }
         };
@@ -261,7 +346,8 @@ impl Subscriptions {
             // otherwise be sized for a store read.
             Box::pin(self.send_stored(outbox, &event.agent_id, event.seq - 1)).await?;
         }
-        let last = self
+        let mut positions = self.positions();
+        let last = positions
             .delivered
             .get_mut(&event.agent_id)
             .expect("inserted above");
@@ -275,7 +361,7 @@ impl Subscriptions {
         if event.kind == EventKind::AgentRemoved
             && !self.topics.contains(&Topic::Agent(event.agent_id.clone()))
         {
-            self.delivered.remove(&event.agent_id);
+            positions.delivered.remove(&event.agent_id);
         }
         Ok(())
     }
@@ -287,8 +373,20 @@ impl Subscriptions {
         agent_id: &str,
         until: u64,
     ) -> Result<(), ProtocolError> {
+        self.positions().reading = true;
+        let sent = self.send_pages(outbox, agent_id, until).await;
+        self.positions().reading = false;
+        sent
+    }
+
+    async fn send_pages(
+        &mut self,
+        outbox: &Outbox,
+        agent_id: &str,
+        until: u64,
+    ) -> Result<(), ProtocolError> {
         loop {
-            let last = self.delivered.get(agent_id).copied().unwrap_or(0);
+            let last = self.delivered(agent_id).unwrap_or(0);
             if last >= until {
                 return Ok(());
             }
@@ -305,7 +403,7 @@ impl Subscriptions {
                 if !outbox.send_paced(kind, Utf8Bytes::from(event.text)).await {
                     return Ok(());
                 }
-                self.delivered.insert(agent_id.to_string(), event.seq);
+                self.advance(agent_id, event.seq);
             }
             if !full {
                 return Ok(());
