@@ -374,6 +374,13 @@ pub struct Config {
     #[arg(long = "ws-idle-timeout-secs", value_name = "SECS", env = "AGENTPORT_WS_IDLE_TIMEOUT_SECS", default_value = "60", value_parser = parse_secs)]
     pub ws_idle_timeout: Duration,
 
+    /// Seconds one write to a client may wait for it to read before the
+    /// connection is closed as a slow consumer (1013): the session stops
+    /// reading while its writes wait, so a client that sends without reading
+    /// is bounded by this.
+    #[arg(long = "ws-write-timeout-secs", value_name = "SECS", env = "AGENTPORT_WS_WRITE_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs)]
+    pub ws_write_timeout: Duration,
+
     /// Seconds to wait for the peer during a close handshake before dropping it.
     #[arg(long = "ws-close-timeout-secs", value_name = "SECS", env = "AGENTPORT_WS_CLOSE_TIMEOUT_SECS", default_value = "5", value_parser = parse_secs)]
     pub ws_close_timeout: Duration,

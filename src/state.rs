@@ -41,6 +41,7 @@ pub struct SessionSettings {
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
     pub close_timeout: Duration,
+    pub write_timeout: Duration,
 }
 
 impl SessionSettings {
@@ -53,6 +54,7 @@ impl SessionSettings {
             ping_interval: config.ws_ping_interval,
             idle_timeout: config.ws_idle_timeout,
             close_timeout: config.ws_close_timeout,
+            write_timeout: config.ws_write_timeout,
         }
     }
 }

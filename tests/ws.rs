@@ -173,6 +173,8 @@ async fn client_that_does_not_read_is_closed_with_1013_while_others_get_pongs() 
         c.ws_outbound_frames = 64;
         c.ws_outbound_bytes = 256 * 1024;
         c.ws_close_timeout = Duration::from_secs(10);
+        // The session stops reading while a write waits: this bounds the wait.
+        c.ws_write_timeout = Duration::from_secs(2);
     })
     .await;
     let slow = server.connect("slow").await;

@@ -5,6 +5,7 @@ pub mod handlers;
 mod outbox;
 pub mod session;
 pub mod subscriptions;
+mod writer;
 
 use std::{net::SocketAddr, sync::Arc};
 

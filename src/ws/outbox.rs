@@ -106,13 +106,19 @@ impl Outbox {
     }
 
     fn overflowed(&self) {
-        if self.control.end(Ending::Server(
-            CloseCode::TryAgainLater,
-            "slow consumer: reconnect with since",
-        )) {
-            metrics::counter!(names::WS_SLOW_CONSUMERS).increment(1);
-            tracing::info!("closing a client that does not read (1013)");
-        }
+        close_slow_consumer(&self.control);
+    }
+}
+
+/// Ends a session whose client does not read fast enough: 1013, and it
+/// resumes with `since`.
+pub fn close_slow_consumer(control: &Control) {
+    if control.end(Ending::Server(
+        CloseCode::TryAgainLater,
+        "slow consumer: reconnect with since",
+    )) {
+        metrics::counter!(names::WS_SLOW_CONSUMERS).increment(1);
+        tracing::info!("closing a client that does not read (1013)");
     }
 }
 

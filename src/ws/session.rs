@@ -1,11 +1,12 @@
-//! One WebSocket connection: a reader that dispatches messages one at a time (so
-//! replies keep the order of requests) and a writer task that drains the bounded
-//! outbox, sends heartbeats and performs the close handshake.
+//! One WebSocket connection, served by one task: it dispatches messages one
+//! at a time (so replies keep the order of requests) and, through its
+//! `Writer`, drains the bounded outbox, sends heartbeats and performs the
+//! close handshake.
 
 use std::{panic::AssertUnwindSafe, sync::Arc};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::{FutureExt, SinkExt, StreamExt, stream::SplitSink, stream::SplitStream};
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::{FutureExt, StreamExt, stream::SplitStream};
 use governor::DefaultDirectRateLimiter;
 use tokio::time::{self, timeout};
 
@@ -13,6 +14,7 @@ use super::{
     dispatch,
     outbox::{Outbox, Outgoing},
     subscriptions::{Delivery, Subscriptions},
+    writer::Writer,
 };
 use crate::{
     agents::Command,
@@ -111,12 +113,7 @@ pub async fn run(
     let control = registration.control().clone();
     let outbox = subs.outbox().clone();
     let (sink, stream) = socket.split();
-    let writer = tokio::spawn(write_loop(
-        sink,
-        outgoing,
-        control.clone(),
-        settings.clone(),
-    ));
+    let mut writer = Writer::new(sink, outgoing, control.clone(), &settings);
 
     let mut session = Session {
         id: registration.id(),
@@ -130,22 +127,19 @@ pub async fn run(
     };
     tracing::debug!(session = session.id, "websocket session opened");
     let replay = Box::pin(session.subs.replay_pending(&session.outbox));
-    if let Err(error) = replay.await {
+    if let Err(error) = writer.alongside(replay).await {
         session.send(Frame::error(&error, None));
     }
-    let stream = read_loop(stream, &mut session, &control, &settings).await;
-    // The close handshake, bounded as a whole: the writer sends what is left and
-    // the Close frame while the reader waits for the peer's reply.
-    let mut writer = writer;
-    let drain = async {
+    let stream = read_loop(stream, &mut session, &mut writer, &control, &settings).await;
+    // The close handshake, bounded as a whole: what is left and the Close
+    // frame, then the peer's reply.
+    let closing = async {
+        writer.close().await;
         if let (Some(mut stream), Some(Ending::Server(..))) = (stream, control.ending()) {
             while let Some(Ok(_)) = stream.next().await {}
         }
     };
-    let closing = async { tokio::join!(drain, &mut writer) };
-    if timeout(settings.close_timeout, closing).await.is_err() {
-        writer.abort();
-    }
+    let _ = timeout(settings.close_timeout, closing).await;
     let ending = control.ending().unwrap_or(Ending::PeerGone);
     metrics::counter!(names::WS_CLOSED, "code" => ending.label()).increment(1);
     tracing::debug!(session = session.id, ?ending, "websocket session closed");
@@ -157,6 +151,7 @@ pub async fn run(
 async fn read_loop(
     mut stream: SplitStream<WebSocket>,
     session: &mut Session,
+    writer: &mut Writer,
     control: &Control,
     settings: &SessionSettings,
 ) -> Option<SplitStream<WebSocket>> {
@@ -169,9 +164,18 @@ async fn read_loop(
                 control.end(Ending::Server(CloseCode::GoingAway, "server shutting down"));
                 return Some(stream);
             }
+            message = writer.next() => {
+                match message {
+                    Some(message) => writer.write(message).await,
+                    None => {
+                        control.end(Ending::PeerGone);
+                    }
+                }
+                continue;
+            }
             Some(delivery) = session.subs.recv() => {
                 match delivery {
-                    Delivery::Event(event) => session.deliver(&event).await,
+                    Delivery::Event(event) => writer.alongside(session.deliver(&event)).await,
                     Delivery::Reply(frame) => {
                         session.send(*frame);
                     }
@@ -206,7 +210,9 @@ async fn read_loop(
             // handler short.
             Message::Text(text) => {
                 if session.admit(control) {
-                    handle_guarded(session, text.as_str(), control).await;
+                    writer
+                        .alongside(handle_guarded(session, text.as_str(), control))
+                        .await;
                 }
             }
             Message::Binary(_) => {
@@ -255,74 +261,5 @@ fn read_error_ending(error: axum::Error) -> Ending {
             _ => Ending::PeerGone,
         },
         Err(_) => Ending::PeerGone,
-    }
-}
-
-/// Most frames written before one flush.
-const WRITE_BATCH: usize = 64;
-
-/// Sends queued frames and heartbeats until the session ends, then the Close
-/// frame. The caller bounds how long the closing part may take.
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut outgoing: Outgoing,
-    control: Control,
-    settings: SessionSettings,
-) {
-    let start = time::Instant::now() + settings.ping_interval;
-    let mut heartbeat = time::interval_at(start, settings.ping_interval);
-    heartbeat.set_missed_tick_behavior(time::MissedTickBehavior::Delay);
-    loop {
-        let message = tokio::select! {
-            biased;
-            _ = control.ended() => break,
-            text = outgoing.recv() => match text {
-                Some(text) => Message::Text(text),
-                None => break,
-            },
-            _ = heartbeat.tick() => Message::Ping(Default::default()),
-        };
-        // Frames already queued behind this one go out in the same write.
-        let send = async {
-            sink.feed(message).await?;
-            for _ in 0..WRITE_BATCH {
-                match outgoing.try_recv() {
-                    Some(text) => sink.feed(Message::Text(text)).await?,
-                    None => break,
-                }
-            }
-            sink.flush().await
-        };
-        tokio::select! {
-            biased;
-            _ = control.ended() => break,
-            sent = send => if sent.is_err() {
-                control.end(Ending::PeerGone);
-                break;
-            }
-        }
-    }
-
-    match control.ending() {
-        Some(Ending::Server(code, reason)) => {
-            if code != CloseCode::TryAgainLater {
-                // Replies of handlers that finished before the close still go out.
-                while let Some(text) = outgoing.try_recv() {
-                    if sink.feed(Message::Text(text)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            let close = CloseFrame {
-                code: code.code(),
-                reason: reason.into(),
-            };
-            let _ = sink.send(Message::Close(Some(close))).await;
-        }
-        // The reply to the peer's Close is queued inside the socket.
-        Some(Ending::PeerClosed(_)) => {
-            let _ = sink.flush().await;
-        }
-        _ => {}
     }
 }
