@@ -1300,6 +1300,7 @@ async fn three_thousand_hostile_frames_get_their_defined_answers_and_change_noth
     let mut fresh = server.connect("after-the-campaign").await;
     send_json(&mut fresh, json!({"type": "ping", "id": 1})).await;
     assert_eq!(recv_json(&mut fresh).await["type"], "pong");
+    fresh.close(None).await.unwrap();
     assert_eq!(stored(&server).await, before, "the agent is unchanged");
     wait_until("only the bystander is left", || async {
         server.state.registry.len() == 1
