@@ -982,8 +982,8 @@ fn ping_case() -> impl Strategy<Value = Case> {
     })
 }
 
-/// One frame of the campaign, with its answer. Every request that names an
-/// agent names the campaign's own: none of them may change it.
+/// One frame of the campaign, with its answer. The malformed requests about
+/// an agent name the campaign's own: none of them may change it.
 fn campaign_case() -> impl Strategy<Value = Case> {
     let fields = wrong_field().prop_map(|(frame, _)| failing(frame, ErrorCode::InvalidField));
     let agent_ids = wrong_agent_id().prop_map(|frame| failing(frame, ErrorCode::InvalidField));
