@@ -2,6 +2,7 @@
 //! WebSocket clients, and waiting on conditions with deadlines (never sleeps).
 #![allow(dead_code)]
 
+pub mod abuse;
 pub mod chain;
 pub mod client;
 pub mod fake;
