@@ -177,8 +177,6 @@ async fn churn_on_the_real_binary_gives_its_memory_back() {
 /// (the churn tests read it back to zero): it must count what sessions follow
 /// right now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "reason: on this branch the hub never sets agentport_hub_subscriptions (the gauge \
-            is only registered, at 0), so it reads 0 while sessions follow 16 topics"]
 async fn the_hub_subscriptions_gauge_counts_what_sessions_follow() {
     let _serial = SERIAL.lock().await;
     let server = TestServer::start().await;

@@ -196,6 +196,15 @@ fn decimal(
             )));
         }
     };
+    // Gas is a count of units and fees are gwei, exact to the wei: more digits
+    // than that cannot be used (and are not echoed back).
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    if int.len() > 20 || frac.len() > 9 {
+        return Err(invalid(format!(
+            "{} has too many digits (at most 20, and 9 after the point)",
+            names[0]
+        )));
+    }
     let valid = match text.split_once('.') {
         None => !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()),
         Some((int, frac)) => {
@@ -212,6 +221,9 @@ fn decimal(
             "a whole number"
         };
         return Err(invalid(format!("{} `{text}` is not {what}", names[0])));
+    }
+    if !fraction && text.parse::<u64>().is_err() {
+        return Err(invalid(format!("{} must fit in 64 bits", names[0])));
     }
     Ok(text)
 }
