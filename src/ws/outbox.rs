@@ -132,6 +132,10 @@ impl Outgoing {
         Some(text)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
     pub fn try_recv(&mut self) -> Option<Utf8Bytes> {
         let text = self.rx.try_recv().ok()?;
         self.queued_bytes.fetch_sub(text.len(), Ordering::AcqRel);

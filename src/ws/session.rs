@@ -156,7 +156,14 @@ async fn read_loop(
     settings: &SessionSettings,
 ) -> Option<SplitStream<WebSocket>> {
     let mut deadline = time::Instant::now() + settings.idle_timeout;
+    let mut reads = READS_PER_WRITE;
     loop {
+        // Messages and deliveries already waiting are handled before their
+        // frames are written, so that pipelined requests share one write; a
+        // bounded number, so that writes never wait on a busy client.
+        if reads == 0 && writer.idle() {
+            reads = READS_PER_WRITE;
+        }
         let next = tokio::select! {
             biased;
             _ = control.ended() => return Some(stream),
@@ -164,16 +171,8 @@ async fn read_loop(
                 control.end(Ending::Server(CloseCode::GoingAway, "server shutting down"));
                 return Some(stream);
             }
-            message = writer.next() => {
-                match message {
-                    Some(message) => writer.write(message).await,
-                    None => {
-                        control.end(Ending::PeerGone);
-                    }
-                }
-                continue;
-            }
-            Some(delivery) = session.subs.recv() => {
+            Some(delivery) = session.subs.recv(), if reads > 0 => {
+                reads -= 1;
                 match delivery {
                     Delivery::Event(event) => writer.alongside(session.deliver(&event)).await,
                     Delivery::Reply(frame) => {
@@ -182,7 +181,20 @@ async fn read_loop(
                 }
                 continue;
             }
-            next = time::timeout_at(deadline, stream.next()) => next,
+            next = time::timeout_at(deadline, stream.next()), if reads > 0 => {
+                reads -= 1;
+                next
+            }
+            message = writer.next() => {
+                reads = READS_PER_WRITE;
+                match message {
+                    Some(message) => writer.write(message).await,
+                    None => {
+                        control.end(Ending::PeerGone);
+                    }
+                }
+                continue;
+            }
         };
         let message = match next {
             Err(_elapsed) => {
@@ -231,6 +243,9 @@ async fn read_loop(
         }
     }
 }
+
+/// Messages handled between two writes at most.
+const READS_PER_WRITE: u32 = 16;
 
 /// Runs the handler; a panic in it ends this session with 1011 and nothing else.
 async fn handle_guarded(session: &mut Session, text: &str, control: &Control) {

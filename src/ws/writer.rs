@@ -51,6 +51,11 @@ impl Writer {
         }
     }
 
+    /// Whether nothing is queued to be sent.
+    pub fn idle(&self) -> bool {
+        self.outgoing.is_empty()
+    }
+
     /// The next frame to send: a queued one, else a heartbeat ping when due.
     /// Cancel-safe (for `select!`); `None` once nothing can be queued any more.
     pub async fn next(&mut self) -> Option<Message> {
