@@ -1,6 +1,6 @@
 //! What an idle WebSocket costs the server in memory.
 //!
-//! Runs the release binary twice — with its default 4 KiB read buffers and with
+//! Runs the release binary twice — with its default 1 KiB read buffers and with
 //! tungstenite's default 128 KiB — opens N idle WebSockets to each, and reports
 //! the resident memory added per connection and the ratio between the two runs.
 //! The machine is shared, so only the ratio is meant to be compared over time.
@@ -84,10 +84,10 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
-    let small = kib_per_connection(connections, 4 * 1024).await;
+    let small = kib_per_connection(connections, 1024).await;
     let large = kib_per_connection(connections, 128 * 1024).await;
     println!("idle websockets: {connections}");
-    println!("resident memory per connection, 4 KiB read buffer:   {small:.1} KiB");
+    println!("resident memory per connection, 1 KiB read buffer:   {small:.1} KiB");
     println!("resident memory per connection, 128 KiB read buffer: {large:.1} KiB");
-    println!("ratio (4 KiB / 128 KiB): {:.2}", small / large);
+    println!("ratio (1 KiB / 128 KiB): {:.2}", small / large);
 }
