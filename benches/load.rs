@@ -1316,6 +1316,27 @@ struct FanoutCtx<'a> {
     crowd: Crowd,
 }
 
+impl FanoutCtx<'_> {
+    /// Opens the subscribers (channel path and feed slots each) until `stop`.
+    async fn subscribe(
+        &self,
+        targets: Vec<(String, Slots)>,
+        feed: &Arc<Feed>,
+        stop: &CancellationToken,
+    ) -> Vec<JoinHandle<()>> {
+        let dialer = Arc::clone(&self.dialer);
+        self.crowd
+            .subscribe(
+                dialer,
+                targets,
+                Arc::clone(feed),
+                stop.clone(),
+                self.k.concurrency,
+            )
+            .await
+    }
+}
+
 /// Every K of one agent.
 struct PerK {
     subscribers: usize,
@@ -1401,17 +1422,7 @@ async fn one_agent(ctx: &FanoutCtx<'_>, subscribers: usize) -> PerK {
     let stop = CancellationToken::new();
     let started = Instant::now();
     let targets = vec![(format!("/ws/agent/{agent}"), slots); subscribers];
-    let dialer = Arc::clone(&ctx.dialer);
-    let tasks = ctx
-        .crowd
-        .subscribe(
-            dialer,
-            targets,
-            Arc::clone(&feed),
-            stop.clone(),
-            k.concurrency,
-        )
-        .await;
+    let tasks = ctx.subscribe(targets, &feed, &stop).await;
     let connect_secs = started.elapsed().as_secs_f64();
     let mut next = 0;
     let mut runs: [Option<Figures>; 3] = [None, None, None];
@@ -1582,17 +1593,7 @@ async fn many_agents(ctx: &FanoutCtx<'_>) -> Many {
         producers.push((Pipeline::new(ws, 1024), chunk.to_vec(), slots));
     }
     let stop = CancellationToken::new();
-    let dialer = Arc::clone(&ctx.dialer);
-    let tasks = ctx
-        .crowd
-        .subscribe(
-            dialer,
-            targets,
-            Arc::clone(&feed),
-            stop.clone(),
-            k.concurrency,
-        )
-        .await;
+    let tasks = ctx.subscribe(targets, &feed, &stop).await;
     let watch = Stopwatch::start(ctx.server);
     let end = Instant::now() + Duration::from_secs_f64(k.many_secs);
     let runs = producers

@@ -334,29 +334,10 @@ async fn in_process_shutdown_closes_every_socket_with_1001() {
 
 /// A WebSocket client written by hand, to send frames no library would.
 mod raw {
-    use tokio::{
-        io::{AsyncReadExt, AsyncWriteExt},
-        net::TcpStream,
-    };
+    use tokio::{io::AsyncReadExt, net::TcpStream};
 
     pub async fn handshake(addr: std::net::SocketAddr, channel: &str) -> TcpStream {
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
-        let request = format!(
-            "GET /ws/agent/{channel} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Version: 13\r\n\r\n"
-        );
-        tcp.write_all(request.as_bytes()).await.unwrap();
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(tcp.read_u8().await.unwrap());
-        }
-        assert!(
-            head.starts_with(b"HTTP/1.1 101"),
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
-        tcp
+        crate::common::abuse::raw_handshake(addr, &format!("/ws/agent/{channel}")).await
     }
 
     /// One frame with FIN set; masked unless `mask` is None.
