@@ -41,7 +41,7 @@
 //!   (16) commands awaiting their reply whatever the subscribers do (commands
 //!   accepted per second; subscribers closed with 1013 are counted). At K =
 //!   `LOAD_PACED_K` (10 000) also `LOAD_PACED_RATE` (10) events/s for
-//!   `LOAD_PACED_SECS` (10). Then `LOAD_MANY_AGENTS` (1000) agents with
+//!   `LOAD_PACED_SECS` (10). Then `LOAD_MANY_AGENTS` (10 000) agents with
 //!   `LOAD_MANY_SUBSCRIBERS` (1) each, one event per agent per second for
 //!   `LOAD_MANY_SECS` (10). Ratios are against K = 1 (the echo has no fan-out).
 //! - `commands`: on SQLite (a temp file), then on a PostgreSQL database the
@@ -226,7 +226,7 @@ impl Knobs {
             paced_rate: env("LOAD_PACED_RATE", 10.0),
             paced_k: env("LOAD_PACED_K", 10_000),
             paced_secs: env("LOAD_PACED_SECS", 10.0),
-            many_agents: env("LOAD_MANY_AGENTS", 1000),
+            many_agents: env("LOAD_MANY_AGENTS", 10_000),
             many_subscribers: env("LOAD_MANY_SUBSCRIBERS", 1),
             many_secs: env("LOAD_MANY_SECS", 10.0),
             cmd_secs: env("LOAD_CMD_SECS", 5.0),
