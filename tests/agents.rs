@@ -39,6 +39,7 @@ on_both_databases!(
     execution_view_on_the_contract_channel_follows_the_agent,
     every_failure_names_its_request,
     since_replays_without_gap_or_duplicate_while_events_keep_coming,
+    an_event_the_hub_never_delivered_is_filled_in_and_the_order_holds,
     subscribe_and_unsubscribe_on_any_connection,
 );
 
@@ -531,6 +532,47 @@ async fn since_replays_without_gap_or_duplicate_while_events_keep_coming(server:
     }
     let expected: Vec<u64> = (4..=last).collect();
     assert_eq!(seqs, expected, "every event after 3, once, in order");
+    server.shutdown().await.unwrap();
+}
+
+/// An event can be stored without reaching this process's hub (another
+/// replica's, a lost bus message): a follower that is up to date gets the next
+/// events straight from the hub, so the one after the hole must send it back
+/// to the store first, and the ones after that must wait their turn.
+async fn an_event_the_hub_never_delivered_is_filled_in_and_the_order_holds(server: TestServer) {
+    use agentport::{model::EventKind, protocol::events, store::Store};
+    let agent_id = uuid();
+    let mut producer = Client::new(server.connect(&agent_id).await);
+    bare_agent(&mut producer, &agent_id).await;
+    let mut reader = Client::new(server.connect(&agent_id).await);
+    let feed = server.state.manager.feed();
+    let bounds = |id: String| async move { feed.bounds(&Caller::local(), &id).await.unwrap() };
+    let before = bounds(agent_id.clone()).await.last_seq;
+    // Stored, never published here.
+    let store = Store::connect(&server.database_url).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let hidden = events::lifecycle(EventKind::AgentStarted, &agent_id);
+    tx.append_event(&agent_id, hidden).await.unwrap();
+    tx.commit().await.unwrap();
+    for i in 0..20 {
+        producer
+            .send(json!({"action": "updateConfig", "agentId": agent_id,
+                         "config": {"description": format!("d{i}")}}))
+            .await;
+    }
+    let last = before + 1 + 40;
+    let mut seqs = Vec::new();
+    while seqs.last().copied() != Some(last) {
+        if let Some(seq) = reader.next().await["seq"].as_u64() {
+            seqs.push(seq);
+        }
+    }
+    let expected: Vec<u64> = (before + 1..=last).collect();
+    assert_eq!(
+        seqs, expected,
+        "the hidden event, then every later one, in order"
+    );
+    assert_eq!(bounds(agent_id.clone()).await.last_seq, last);
     server.shutdown().await.unwrap();
 }
 
