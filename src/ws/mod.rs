@@ -3,6 +3,7 @@
 mod dispatch;
 pub mod handlers;
 mod outbox;
+mod queue;
 pub mod session;
 pub mod subscriptions;
 mod writer;

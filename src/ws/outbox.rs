@@ -3,14 +3,11 @@
 //! Bounded in frames and in bytes. When a client does not read, its queue fills;
 //! the session is then closed with 1013 instead of letting memory grow.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
-};
+use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
 
+use super::queue::{Queue, Refused};
 use crate::registry::{Control, Ending};
 use crate::{
     protocol::{CloseCode, Frame},
@@ -20,30 +17,24 @@ use crate::{
 /// Where handlers put frames for one client.
 #[derive(Debug, Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Utf8Bytes>,
-    queued_bytes: Arc<AtomicUsize>,
-    max_bytes: usize,
+    queue: Arc<Queue<Utf8Bytes>>,
     control: Control,
 }
 
-/// The writer's end of the queue.
+/// The writer's end of the queue; dropping it closes the queue.
 #[derive(Debug)]
 pub struct Outgoing {
-    rx: mpsc::Receiver<Utf8Bytes>,
-    queued_bytes: Arc<AtomicUsize>,
+    queue: Arc<Queue<Utf8Bytes>>,
 }
 
 pub fn channel(max_frames: usize, max_bytes: usize, control: Control) -> (Outbox, Outgoing) {
-    let (tx, rx) = mpsc::channel(max_frames.max(1));
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let queue = Arc::new(Queue::new(max_frames, max_bytes));
     (
         Outbox {
-            tx,
-            queued_bytes: Arc::clone(&queued_bytes),
-            max_bytes,
+            queue: Arc::clone(&queue),
             control,
         },
-        Outgoing { rx, queued_bytes },
+        Outgoing { queue },
     )
 }
 
@@ -66,22 +57,9 @@ impl Outbox {
             return false;
         }
         let len = text.len();
-        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        // One frame larger than the byte bound still goes out on an empty queue.
-        let over_bytes = before > 0 && before + len > self.max_bytes;
-        if over_bytes || self.tx.try_send(text).is_err() {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            if !self.tx.is_closed() {
-                self.overflowed();
-            }
-            return false;
-        }
-        telemetry::frames_out(kind).increment(1);
-        true
+        self.queued(kind, self.queue.try_push(text, len))
     }
-}
 
-impl Outbox {
     /// Queues a frame, waiting (bounded) for room instead of failing: for replays,
     /// which may be far longer than the queue. A client that does not make room
     /// within `PACED_WAIT` is closed with 1013.
@@ -90,23 +68,22 @@ impl Outbox {
             return false;
         }
         let len = text.len();
-        match tokio::time::timeout(PACED_WAIT, self.tx.reserve()).await {
-            Ok(Ok(permit)) => {
-                self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-                permit.send(text);
+        let pushed = self.queue.push(text, len, Some(PACED_WAIT)).await;
+        self.queued(kind, pushed)
+    }
+
+    fn queued(&self, kind: &'static str, pushed: Result<(), Refused<Utf8Bytes>>) -> bool {
+        match pushed {
+            Ok(()) => {
                 telemetry::frames_out(kind).increment(1);
                 true
             }
-            Ok(Err(_closed)) => false,
-            Err(_elapsed) => {
-                self.overflowed();
+            Err(Refused::Full(_)) => {
+                close_slow_consumer(&self.control);
                 false
             }
+            Err(Refused::Closed(_)) => false,
         }
-    }
-
-    fn overflowed(&self) {
-        close_slow_consumer(&self.control);
     }
 }
 
@@ -127,19 +104,21 @@ const PACED_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Outgoing {
     pub async fn recv(&mut self) -> Option<Utf8Bytes> {
-        let text = self.rx.recv().await?;
-        self.queued_bytes.fetch_sub(text.len(), Ordering::AcqRel);
-        Some(text)
+        self.queue.pop().await
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
+        self.queue.is_empty()
     }
 
     pub fn try_recv(&mut self) -> Option<Utf8Bytes> {
-        let text = self.rx.try_recv().ok()?;
-        self.queued_bytes.fetch_sub(text.len(), Ordering::AcqRel);
-        Some(text)
+        self.queue.try_pop()
+    }
+}
+
+impl Drop for Outgoing {
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 

@@ -13,11 +13,10 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use axum::extract::ws::Utf8Bytes;
-use serde_json::json;
-use tokio::sync::mpsc;
-
-use super::outbox::Outbox;
+use super::{
+    outbox::Outbox,
+    queue::{Queue, Refused},
+};
 use crate::{
     agents::feed::Feed,
     hub::{Event, Inbox, Subscriber, Topic},
@@ -25,6 +24,8 @@ use crate::{
     protocol::{CloseCode, ErrorCode, Frame, ProtocolError},
     registry::{Control, Ending},
 };
+use axum::extract::ws::Utf8Bytes;
+use serde_json::json;
 
 /// Events read from the store per query during replays and gap fills.
 const PAGE: u32 = 500;
@@ -59,7 +60,7 @@ struct Positions {
 /// A session's inbox as the hub sees it: full means the client does not keep
 /// up, and it is closed with 1013 (it resumes with `since`).
 struct SessionInbox {
-    tx: mpsc::Sender<Delivery>,
+    queue: Arc<Queue<Delivery>>,
     outbox: Outbox,
     caller: Caller,
     positions: Mutex<Positions>,
@@ -99,13 +100,13 @@ impl Inbox for SessionInbox {
         if let Some(taken) = self.send_in_order(&mut positions, event) {
             return taken;
         }
-        match self.tx.try_send(Delivery::Event(Arc::clone(event))) {
+        match self.queue.try_push(Delivery::Event(Arc::clone(event)), 0) {
             Ok(()) => {
                 positions.queued += 1;
                 true
             }
-            Err(mpsc::error::TrySendError::Full(_)) => false,
-            Err(mpsc::error::TrySendError::Closed(_)) => true,
+            Err(Refused::Full(_)) => false,
+            Err(Refused::Closed(_)) => true,
         }
     }
 
@@ -122,7 +123,6 @@ pub struct Subscriptions {
     caller: Caller,
     feed: Feed,
     inbox: Arc<SessionInbox>,
-    rx: mpsc::Receiver<Delivery>,
     topics: HashSet<Topic>,
     /// Agents whose stored events must still be replayed (`?since=`).
     pending_replay: Vec<(String, u64)>,
@@ -130,9 +130,8 @@ pub struct Subscriptions {
 
 impl Subscriptions {
     pub fn new(session: u64, caller: Caller, feed: Feed, outbox: Outbox, capacity: usize) -> Self {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
         let inbox = SessionInbox {
-            tx,
+            queue: Arc::new(Queue::new(capacity, usize::MAX)),
             control: outbox.control().clone(),
             outbox,
             caller: caller.clone(),
@@ -143,7 +142,6 @@ impl Subscriptions {
             caller,
             feed,
             inbox: Arc::new(inbox),
-            rx,
             topics: HashSet::new(),
             pending_replay: Vec::new(),
         }
@@ -221,14 +219,14 @@ impl Subscriptions {
 
     /// The next event handed over by the hub, or a deferred reply.
     pub async fn recv(&mut self) -> Option<Delivery> {
-        self.rx.recv().await
+        self.inbox.queue.pop().await
     }
 
     /// A handle to put a reply into this inbox later, behind the events that
     /// are published before it.
     pub fn deferred(&self) -> Deferred {
         Deferred {
-            tx: self.inbox.tx.clone(),
+            queue: Arc::clone(&self.inbox.queue),
             feed: self.feed.clone(),
         }
     }
@@ -415,7 +413,7 @@ impl Subscriptions {
 /// Sends one reply through a session's inbox (see `Subscriptions::deferred`).
 #[derive(Debug, Clone)]
 pub struct Deferred {
-    tx: mpsc::Sender<Delivery>,
+    queue: Arc<Queue<Delivery>>,
     feed: Feed,
 }
 
@@ -424,12 +422,14 @@ impl Deferred {
     /// room; a session that is gone is not an error.
     pub async fn send(self, frame: Frame) {
         self.feed.settled().await;
-        let _ = self.tx.send(Delivery::Reply(Box::new(frame))).await;
+        let reply = Delivery::Reply(Box::new(frame));
+        let _ = self.queue.push(reply, 0, None).await;
     }
 }
 
 impl Drop for Subscriptions {
     fn drop(&mut self) {
+        self.inbox.queue.close();
         for topic in &self.topics {
             self.feed.unsubscribe(topic, self.session);
         }
