@@ -196,51 +196,76 @@ async fn read_loop(
                 continue;
             }
         };
-        let message = match next {
-            Err(_elapsed) => {
-                control.end(Ending::Server(CloseCode::Normal, "idle timeout"));
-                return Some(stream);
-            }
-            Ok(None) => {
-                control.end(Ending::PeerGone);
-                return None;
-            }
-            Ok(Some(Err(error))) => {
-                control.end(read_error_ending(error));
-                return None;
-            }
-            Ok(Some(Ok(message))) => message,
-        };
-        deadline = time::Instant::now() + settings.idle_timeout;
-        // A JWT's session lasts as long as the token.
-        if session.caller.expired() {
-            control.end(Ending::Server(CloseCode::Policy, "token expired"));
-            return Some(stream);
+        match on_read(next, session, writer, control).await {
+            Read::Go => deadline = time::Instant::now() + settings.idle_timeout,
+            Read::Stop => return Some(stream),
+            Read::Broken => return None,
         }
-        match message {
-            // Handled outside of the select above, so shutdown never cuts a
-            // handler short.
-            Message::Text(text) => {
-                if session.admit(control) {
-                    writer
-                        .alongside(handle_guarded(session, text.as_str(), control))
-                        .await;
-                }
-            }
-            Message::Binary(_) => {
-                control.end(Ending::Server(
-                    CloseCode::Unsupported,
-                    "binary frames are not supported",
-                ));
-                return Some(stream);
-            }
-            Message::Close(frame) => {
-                control.end(Ending::PeerClosed(frame.map(|f| f.code)));
-                // Reading on lets the close reply go out and the stream finish.
-                return Some(stream);
-            }
-            Message::Ping(_) | Message::Pong(_) => {}
+    }
+}
+
+/// What a read means for the session.
+enum Read {
+    Go,
+    /// The session ends; the stream can carry the rest of the close handshake.
+    Stop,
+    /// The session ends; the stream is unusable.
+    Broken,
+}
+
+type Next = Result<Option<Result<Message, axum::Error>>, time::error::Elapsed>;
+
+/// Handles what the socket gave (a message, its end, an error, or the idle
+/// timeout). A message is handled outside of the reading `select!`, so
+/// shutdown never cuts a handler short.
+async fn on_read(
+    next: Next,
+    session: &mut Session,
+    writer: &mut Writer,
+    control: &Control,
+) -> Read {
+    let message = match next {
+        Err(_elapsed) => {
+            control.end(Ending::Server(CloseCode::Normal, "idle timeout"));
+            return Read::Stop;
         }
+        Ok(None) => {
+            control.end(Ending::PeerGone);
+            return Read::Broken;
+        }
+        Ok(Some(Err(error))) => {
+            control.end(read_error_ending(error));
+            return Read::Broken;
+        }
+        Ok(Some(Ok(message))) => message,
+    };
+    // A JWT's session lasts as long as the token.
+    if session.caller.expired() {
+        control.end(Ending::Server(CloseCode::Policy, "token expired"));
+        return Read::Stop;
+    }
+    match message {
+        Message::Text(text) => {
+            if session.admit(control) {
+                writer
+                    .alongside(handle_guarded(session, text.as_str(), control))
+                    .await;
+            }
+            Read::Go
+        }
+        Message::Binary(_) => {
+            control.end(Ending::Server(
+                CloseCode::Unsupported,
+                "binary frames are not supported",
+            ));
+            Read::Stop
+        }
+        Message::Close(frame) => {
+            control.end(Ending::PeerClosed(frame.map(|f| f.code)));
+            // Reading on lets the close reply go out and the stream finish.
+            Read::Stop
+        }
+        Message::Ping(_) | Message::Pong(_) => Read::Go,
     }
 }
 
