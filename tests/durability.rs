@@ -227,7 +227,7 @@ async fn stopping_an_agent_cuts_its_run_at_a_safe_point() {
 /// from the chain with its hash.
 #[tokio::test]
 async fn a_transaction_sent_just_before_kill_9_is_completed_from_the_chain() {
-    use common::chain::{Anvil, OWNER, OWNER_KEY, RECIPIENT, configure_agent};
+    use common::chain::{Anvil, OWNER_KEY};
     let anvil = Anvil::start().await;
     let token = anvil.deploy_token(1_000_000).await;
     let env = [
@@ -235,54 +235,21 @@ async fn a_transaction_sent_just_before_kill_9_is_completed_from_the_chain() {
         ("EVM_PRIVATE_KEY", OWNER_KEY),
         ("AGENTPORT_RECONCILE_SECS", "0.2"),
     ];
-    let mut process = Process::start(&env).await;
     let agent_id = "mid-flight";
-    let mut wizard_client = client(&process, agent_id, "").await;
-    let rule = json!({"kind": "rules", "rules": [
-        {"then": {"function": "transfer", "args": [RECIPIENT, "5"]}}]});
-    configure_agent(
-        &mut wizard_client,
-        agent_id,
-        &token.to_string(),
-        "move 5",
-        rule,
-        "100",
-    )
-    .await;
+    let (mut process, mut wizard_client) = transfer_agent(token, &env, agent_id).await;
     let nonce = execute_into_the_pending_block(&anvil, &mut wizard_client, agent_id).await;
     process.child.start_kill().unwrap();
     process.child.wait().await.unwrap();
     let Process { dir, .. } = process;
 
     let process = Process::start_in(dir, &env).await;
-    anvil.rpc("evm_mine", json!([])).await;
-    anvil.rpc("evm_setAutomine", json!([true])).await;
-    let mut view = client(&process, agent_id, "").await;
-    let deadline = tokio::time::Instant::now() + common::DEADLINE;
-    let run = loop {
-        view.send(json!({"type": "list_runs", "data": {"agent_id": agent_id}}))
-            .await;
-        let runs = view.until("list_runs_response").await;
-        let run = runs["data"]["runs"][0].clone();
-        if run["status"] != "running" {
-            break run;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never completed: {run}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let over = |run: &Value| run["status"] != "running";
+    let run = mine_and_settle(&anvil, &process, agent_id, over).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["result"]["reconciled"], true);
     let hash = run["result"]["actions"][0]["tx_hash"].as_str().unwrap();
     assert!(hash.starts_with("0x"), "{run}");
-    assert_eq!(
-        anvil.balance(token, RECIPIENT).await.to::<u64>(),
-        5,
-        "exactly once"
-    );
-    assert_eq!(anvil.nonce(OWNER).await, nonce + 1);
+    assert_transferred_once(&anvil, token, nonce).await;
 }
 
 /// SIGTERM while a broadcast transaction waits for its receipt: the process
@@ -290,7 +257,7 @@ async fn a_transaction_sent_just_before_kill_9_is_completed_from_the_chain() {
 /// a mined block it is confirmed and the run completed.
 #[tokio::test]
 async fn sigterm_during_a_receipt_wait_leaves_the_action_for_reconciliation() {
-    use common::chain::{Anvil, OWNER, OWNER_KEY, RECIPIENT, configure_agent};
+    use common::chain::{Anvil, OWNER_KEY};
     let anvil = Anvil::start().await;
     let token = anvil.deploy_token(1_000_000).await;
     let env = [
@@ -302,20 +269,8 @@ async fn sigterm_during_a_receipt_wait_leaves_the_action_for_reconciliation() {
         // The test's client does not answer close frames: do not wait on it.
         ("AGENTPORT_WS_CLOSE_TIMEOUT_SECS", "0.5"),
     ];
-    let mut process = Process::start(&env).await;
     let agent_id = "stopping-mid-flight";
-    let mut wizard_client = client(&process, agent_id, "").await;
-    let rule = json!({"kind": "rules", "rules": [
-        {"then": {"function": "transfer", "args": [RECIPIENT, "5"]}}]});
-    configure_agent(
-        &mut wizard_client,
-        agent_id,
-        &token.to_string(),
-        "move 5",
-        rule,
-        "100",
-    )
-    .await;
+    let (mut process, mut wizard_client) = transfer_agent(token, &env, agent_id).await;
     let nonce = execute_into_the_pending_block(&anvil, &mut wizard_client, agent_id).await;
     process.signal("TERM");
     let code = process.exit_code(std::time::Duration::from_secs(8)).await;
@@ -323,30 +278,67 @@ async fn sigterm_during_a_receipt_wait_leaves_the_action_for_reconciliation() {
     let Process { dir, .. } = process;
 
     let process = Process::start_in(dir, &env).await;
+    // Cancelled by the stop first, then completed from the chain.
+    let confirmed = |run: &Value| run["status"] == "succeeded";
+    let run = mine_and_settle(&anvil, &process, agent_id, confirmed).await;
+    assert_eq!(run["result"]["reconciled"], true, "{run}");
+    assert_transferred_once(&anvil, token, nonce).await;
+}
+
+/// A server with the chain's key and an agent, configured through the wizard,
+/// that transfers 5 tokens to RECIPIENT on each run.
+async fn transfer_agent(
+    token: alloy::primitives::Address,
+    env: &[(&str, &str)],
+    agent_id: &str,
+) -> (Process, Client) {
+    use common::chain::{RECIPIENT, configure_agent};
+    let process = Process::start(env).await;
+    let mut wizard_client = client(&process, agent_id, "").await;
+    let rule = json!({"kind": "rules", "rules": [
+        {"then": {"function": "transfer", "args": [RECIPIENT, "5"]}}]});
+    let token = token.to_string();
+    configure_agent(&mut wizard_client, agent_id, &token, "move 5", rule, "100").await;
+    (process, wizard_client)
+}
+
+/// After a restart: mines the pending block, turns automine back on and
+/// returns the agent's last run once `settled` holds for it.
+async fn mine_and_settle(
+    anvil: &common::chain::Anvil,
+    process: &Process,
+    agent_id: &str,
+    settled: impl Fn(&Value) -> bool,
+) -> Value {
     anvil.rpc("evm_mine", json!([])).await;
     anvil.rpc("evm_setAutomine", json!([true])).await;
-    let mut view = client(&process, agent_id, "").await;
+    let mut view = client(process, agent_id, "").await;
     let deadline = tokio::time::Instant::now() + common::DEADLINE;
-    let run = loop {
+    loop {
         view.send(json!({"type": "list_runs", "data": {"agent_id": agent_id}}))
             .await;
         let runs = view.until("list_runs_response").await;
         let run = runs["data"]["runs"][0].clone();
-        if run["status"] == "succeeded" {
-            break run;
+        if settled(&run) {
+            return run;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "never confirmed: {run}"
+            "never settled: {run}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    assert_eq!(run["result"]["reconciled"], true, "{run}");
-    assert_eq!(
-        anvil.balance(token, RECIPIENT).await.to::<u64>(),
-        5,
-        "exactly once"
-    );
+    }
+}
+
+/// The 5 tokens arrived once, and the key sent one transaction.
+async fn assert_transferred_once(
+    anvil: &common::chain::Anvil,
+    token: alloy::primitives::Address,
+    nonce: u64,
+) {
+    use common::chain::{OWNER, RECIPIENT};
+    let balance = anvil.balance(token, RECIPIENT).await.to::<u64>();
+    assert_eq!(balance, 5, "exactly once");
     assert_eq!(anvil.nonce(OWNER).await, nonce + 1);
 }
 
