@@ -298,15 +298,7 @@ async fn since_older_than_retention_reports_history_truncated() {
     let server = TestServer::start().await;
     let agent_id = "a-retained";
     let mut client = Client::new(server.connect(agent_id).await);
-    client
-        .ok(
-            "create_contract",
-            json!({"address": TOKEN, "chain_id": 1, "abi": "[]"}),
-        )
-        .await;
-    client
-        .ok("create_agent", json!({"contractId": TOKEN}))
-        .await;
+    bare_agent(&mut client, agent_id).await;
     for i in 0..10 {
         client
             .send(json!({"action": "updateConfig", "agentId": agent_id, "config": {"description": format!("{i}")}}))
