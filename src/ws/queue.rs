@@ -7,7 +7,10 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Mutex, MutexGuard},
+    sync::{
+        Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -31,6 +34,9 @@ pub struct Queue<T> {
     ready: Notify,
     /// An item left, or the queue closed.
     room: Notify,
+    /// Pushers waiting for room: a pop wakes them only when there are any
+    /// (waking takes a lock, and most pops have nobody to wake).
+    waiting: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -54,6 +60,7 @@ impl<T> Queue<T> {
             max_bytes,
             ready: Notify::new(),
             room: Notify::new(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -82,11 +89,23 @@ impl<T> Queue<T> {
     /// takes). Gives the item back if there was no room in time.
     pub async fn push(
         &self,
-        mut item: T,
+        item: T,
         bytes: usize,
         wait: Option<Duration>,
     ) -> Result<(), Refused<T>> {
         let deadline = wait.map(|wait| tokio::time::Instant::now() + wait);
+        let _counted = Waiting::count(&self.waiting);
+        self.push_waiting(item, bytes, deadline).await
+    }
+
+    /// Counted in `waiting` before it looks for room, so that a pop that frees
+    /// some after the look sees it and wakes this one.
+    async fn push_waiting(
+        &self,
+        mut item: T,
+        bytes: usize,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(), Refused<T>> {
         loop {
             let room = self.room.notified();
             let mut room = std::pin::pin!(room);
@@ -112,7 +131,9 @@ impl<T> Queue<T> {
         let (item, bytes) = state.items.pop_front()?;
         state.bytes -= bytes;
         drop(state);
-        self.room.notify_waiters();
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.room.notify_waiters();
+        }
         Some(item)
     }
 
@@ -142,6 +163,23 @@ impl<T> Queue<T> {
         self.lock().closed = true;
         self.ready.notify_waiters();
         self.room.notify_waiters();
+    }
+}
+
+/// One pusher waiting for room, for as long as it exists (also when the
+/// waiting push is cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Self(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
